@@ -1,0 +1,1 @@
+"""Build-time pipeline: train the ReLU CNN with PyTorch and export it to ONNX for the service."""

@@ -1,0 +1,153 @@
+"""`python -m model_export` / `relu-export`: train the ReLU CNN and export it to ONNX in one run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from model_export.data import DataError
+from model_export.export import MIN_OPSET, ExportError
+from model_export.net import ACTIVATIONS
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="relu-export", description=__doc__)
+    parser.add_argument(
+        "--data",
+        default="digits",
+        help="'digits' (scikit-learn's bundled 8x8 digits), 'folder:PATH' (one "
+        "sub-folder of images per class) or 'idx:PATH' (MNIST IDX files)",
+    )
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for split, init and shuffling")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("models/relu_cnn.onnx"),
+        help="the ONNX file to write; the report lands beside it",
+    )
+    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
+    parser.add_argument("--opset", type=int, default=17, help=f"ONNX opset (>= {MIN_OPSET})")
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=16,
+        help="channels of the first conv block (doubles per block); wider = heavier",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=28,
+        help="side in pixels that folder images are resized to (digits: 8, IDX: native)",
+    )
+    parser.add_argument("--name", default="relu_cnn", help="model name reported by the service")
+    parser.add_argument(
+        "--model-version", default="1.0.0", help="model version reported by the service"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="one epoch of a few batches: a smoke test of the whole pipeline",
+    )
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs {args.epochs}: must be at least 1")
+    if args.opset < MIN_OPSET:
+        parser.error(f"--opset {args.opset}: must be >= {MIN_OPSET}")
+    if args.width < 1 or args.image_size < 4:
+        parser.error("--width must be >= 1 and --image-size >= 4")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except (DataError, ExportError) as exc:
+        print(f"relu-export: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so that `--help` and argument errors answer without loading torch.
+    import torch
+
+    from model_export import data, export, report
+    from model_export.net import ReluCNN
+    from model_export.train import (
+        TrainConfig,
+        dead_units,
+        evaluate,
+        normalise,
+        seed_everything,
+        train,
+    )
+    from service.metadata import ModelMetadata
+
+    started = time.perf_counter()
+    dataset = data.load(args.data, args.image_size)
+    splits = data.split(dataset, seed=args.seed)
+    height, width = dataset.images.shape[1:]
+    input_shape = (1, int(height), int(width))
+
+    seed_everything(args.seed)
+    model = ReluCNN(input_shape, len(dataset.class_names), args.activation, width=args.width)
+    config = TrainConfig(
+        epochs=args.epochs, seed=args.seed, dry_run_batches=3 if args.dry_run else 0
+    )
+    result = train(model, splits, config)
+
+    x_test = normalise(splits.test.x, splits)
+    _, test_acc, preds = evaluate(model, x_test, torch.from_numpy(splits.test.y))
+    proto = export.to_onnx(model, input_shape, args.opset)
+    metadata = ModelMetadata(
+        name=args.name,
+        version=args.model_version,
+        labels=dataset.class_names,
+        input_shape=input_shape,
+        input_range=dataset.value_range,
+        mean=splits.mean,
+        std=splits.std,
+        dataset=dataset.name,
+        split_sizes=splits.sizes(),
+        test_accuracy=round(test_acc, 6),
+        activation=args.activation,
+        seed=args.seed,
+        opset=args.opset,
+        torch_version=torch.__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        activation_outputs=export.activation_outputs(proto, model.activation_layers),
+    )
+    proto = export.stamp(proto, metadata)
+    max_diff = export.check_parity(proto, model, x_test.numpy())
+    export.save(proto, args.out)
+
+    dead = dead_units(model, model.activation_layers, splits.test, splits)
+    matrix = report.confusion_matrix(splits.test.y, preds, len(dataset.class_names))
+    elapsed = time.perf_counter() - started
+    summary = {
+        "model": str(args.out),
+        "dataset": dataset.name,
+        "split_sizes": splits.sizes(),
+        "activation": args.activation,
+        "seed": args.seed,
+        "test_accuracy": test_acc,
+        "parity_max_abs_logit_diff": max_diff,
+        "seconds": round(elapsed, 2),
+        "dry_run": args.dry_run,
+    }
+    json_path, png_path = report.write(args.out, result, summary, matrix, dataset.class_names, dead)
+    size_kb = args.out.stat().st_size / 1024
+    print(
+        f"{args.out}: {size_kb:.0f} KB, test accuracy {test_acc:.2%} on {len(splits.test.y)} images, "
+        f"best epoch {result.best_epoch}, parity max |diff| {max_diff:.2e}, {elapsed:.1f} s"
+    )
+    print(f"report: {json_path}, {png_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

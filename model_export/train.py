@@ -1,0 +1,168 @@
+"""The training loop: seeded, deterministic on CPU, keeps the best epoch on validation."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from model_export.data import Split, Splits
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3  # AdamW peak learning rate, cosine-annealed to 0
+    weight_decay: float = 1e-4
+    seed: int = 0
+    #: Random affine augmentation per image: rotation (degrees), scale and shift (pixels).
+    max_rotation_deg: float = 10.0
+    max_scale: float = 0.1
+    max_shift_px: float = 1.0
+    #: Stop after this many batches per epoch and one epoch (smoke tests); 0 = no limit.
+    dry_run_batches: int = 0
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    history: list[EpochStats] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed and data -> same weights: seed torch and forbid non-deterministic kernels."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.use_deterministic_algorithms(True)
+
+
+def normalise(x: np.ndarray, splits: Splits) -> torch.Tensor:
+    return torch.from_numpy((x - splits.mean) / splits.std)
+
+
+def train(model: nn.Module, splits: Splits, config: TrainConfig) -> TrainResult:
+    """Train ``model`` in place; on return it holds the weights of the best validation epoch."""
+    generator = torch.Generator().manual_seed(config.seed)
+    x_train, y_train = torch.from_numpy(splits.train.x), torch.from_numpy(splits.train.y)
+    x_val, y_val = normalise(splits.val.x, splits), torch.from_numpy(splits.val.y)
+    epochs = 1 if config.dry_run_batches else config.epochs
+    batches = math.ceil(len(y_train) / config.batch_size)
+    if config.dry_run_batches:
+        batches = min(batches, config.dry_run_batches)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.lr, total_steps=epochs * batches, pct_start=0.2
+    )
+    result = TrainResult(best_epoch=0)
+    best_state, best_val = copy.deepcopy(model.state_dict()), -1.0
+    progress = tqdm(range(1, epochs + 1), desc="training", unit="epoch", leave=False)
+    for epoch in progress:
+        model.train()
+        order = torch.randperm(len(y_train), generator=generator)
+        loss_sum, correct = 0.0, 0
+        seen = 0
+        for b in range(batches):
+            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+            xb = augment(x_train[idx], config, generator)
+            xb = (xb - splits.mean) / splits.std
+            logits = model(xb)
+            loss = F.cross_entropy(logits, y_train[idx])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimiser.step()
+            schedule.step()
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == y_train[idx]).sum())
+            seen += len(idx)
+        val_loss, val_acc, _ = evaluate(model, x_val, y_val)
+        stats = EpochStats(epoch, loss_sum / seen, correct / seen, val_loss, val_acc)
+        result.history.append(stats)
+        # ">=" keeps the later epoch on ties: it has seen more of the annealed schedule.
+        if val_acc >= best_val:
+            best_val, result.best_epoch = val_acc, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        progress.set_postfix(
+            loss=f"{stats.train_loss:.3f}",
+            acc=f"{stats.train_accuracy:.3f}",
+            val_acc=f"{val_acc:.3f}",
+        )
+    model.load_state_dict(best_state)
+    model.eval()
+    return result
+
+
+def augment(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """A random small rotation, scaling and shift per image (images in [0, 1], zero background)."""
+    n, _, h, w = x.shape
+
+    def uniform(bound: float) -> torch.Tensor:
+        return (torch.rand(n, generator=generator) * 2 - 1) * bound
+
+    angle = uniform(math.radians(config.max_rotation_deg))
+    scale = 1 + uniform(config.max_scale)
+    tx, ty = uniform(2 * config.max_shift_px / w), uniform(2 * config.max_shift_px / h)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, np.ndarray]:
+    """Loss, accuracy and predicted classes on normalised inputs."""
+    model.eval()
+    logits = model(x)
+    preds = logits.argmax(1)
+    return float(F.cross_entropy(logits, y)), float((preds == y).float().mean()), preds.numpy()
+
+
+@torch.no_grad()
+def dead_units(
+    model: nn.Module, layers: list[str], split: Split, splits: Splits
+) -> dict[str, dict[str, float]]:
+    """Per activation layer: the fraction of units (and of channels) that never fire on ``split``.
+
+    A unit is one element of the layer's output for one image position; it is dead when its output
+    is <= 0 for every image: the dying-ReLU figure.
+    """
+    outputs: dict[str, torch.Tensor] = {}
+    hooks = [
+        getattr(model, name).register_forward_hook(
+            lambda _m, _i, out, name=name: outputs.__setitem__(name, out)
+        )
+        for name in layers
+    ]
+    try:
+        model.eval()
+        model(normalise(split.x, splits))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    report = {}
+    for name in layers:
+        fired = (outputs[name] > 0).any(dim=0)  # per unit: fired on some image
+        channels = fired.reshape(fired.shape[0], -1).any(dim=1) if fired.dim() > 1 else fired
+        report[name] = {
+            "units": float(fired.numel()),
+            "dead_fraction": float(1 - fired.float().mean()),
+            "dead_channel_fraction": float(1 - channels.float().mean()),
+        }
+    return report

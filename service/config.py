@@ -1,0 +1,115 @@
+"""Settings: every knob of the service, read once at start-up from RELU_SERVE_* variables."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Provider = Literal["cuda", "cpu"]
+
+
+def _default_providers() -> list[Provider]:
+    return ["cuda", "cpu"]
+
+
+class Settings(BaseSettings):
+    """Service configuration. Each field is set by the environment variable RELU_SERVE_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="RELU_SERVE_", extra="forbid", frozen=True)
+
+    model_path: Path = Path("models/relu_cnn.onnx")
+    """The ONNX model written by `relu-export` (it must carry relu-serve metadata)."""
+
+    host: str = "127.0.0.1"
+    """Interface to listen on; use 0.0.0.0 inside a container."""
+
+    port: int = Field(8000, ge=1, le=65535)
+    """TCP port to listen on."""
+
+    workers: int = Field(1, ge=1, le=64)
+    """uvicorn worker processes; each loads its own ONNX Runtime session."""
+
+    providers: Annotated[list[Provider], NoDecode] = Field(
+        default_factory=_default_providers, min_length=1
+    )
+    """Execution providers in order of preference, comma-separated (`cuda,cpu`). Providers this
+    ONNX Runtime build lacks are skipped; the active ones are reported at GET /model."""
+
+    strict_providers: bool = False
+    """Refuse to start when the first requested provider is not the one actually active."""
+
+    intra_op_threads: int | None = Field(None, ge=1, le=256)
+    """ONNX Runtime intra-op threads per worker; default: usable CPUs (affinity and cgroup quota)
+    divided by workers, at least 1."""
+
+    graph_optimization_level: Literal["disabled", "basic", "extended", "all"] = "all"
+    """ONNX Runtime graph optimisation level."""
+
+    max_body_bytes: int = Field(128 * 1024 * 1024, ge=1024)
+    """Largest request body accepted; larger bodies get 413 before they are read whole."""
+
+    max_images: int = Field(1024, ge=1)
+    """Most images one /predict request may carry."""
+
+    max_image_pixels: int = Field(4096 * 4096, ge=64)
+    """Largest uploaded image (width x height) decoded; larger ones are refused unread."""
+
+    max_elements: int = Field(16_777_216, ge=1)
+    """Most array elements one /activate request may carry."""
+
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """Log level of the service and uvicorn."""
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip().lower() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("providers")
+    @classmethod
+    def _unique_providers(cls, value: list[Provider]) -> list[Provider]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"providers must not repeat, got {','.join(value)}")
+        return value
+
+    @property
+    def threads_per_worker(self) -> int:
+        """The intra-op thread count each worker's session uses."""
+        if self.intra_op_threads is not None:
+            return self.intra_op_threads
+        return max(1, usable_cpus() // self.workers)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may really use: its affinity mask, capped by a cgroup v2/v1 CPU quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, math.floor(quota)))
+    return max(1, cpus)
+
+
+def _cgroup_quota() -> float | None:
+    v2 = Path("/sys/fs/cgroup/cpu.max")
+    try:
+        if v2.exists():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        v1_quota = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+        v1_period = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+        if v1_quota.exists() and v1_period.exists():
+            quota_us = int(v1_quota.read_text())
+            return None if quota_us <= 0 else quota_us / int(v1_period.read_text())
+    except (OSError, ValueError):
+        return None
+    return None
