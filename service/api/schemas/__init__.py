@@ -1,0 +1,1 @@
+"""Pydantic request/response models with OpenAPI examples, one module per router."""
