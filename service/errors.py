@@ -2,8 +2,8 @@
 
 ServiceError
 ├── InvalidInput            the request's data is wrong (shape, dtype, values, parameters)
-│   ├── UnsupportedMediaType    a content type or file format we cannot read
-│   └── UnknownName             a function or model that does not exist
+│   └── UnsupportedMediaType    a content type or file format we cannot read
+├── NotFound                a named resource in the path (function, model) does not exist
 ├── TooLarge                a request over a configured limit (bytes, images, elements)
 ├── Overloaded              the server is busy (queue full); retry later
 ├── DeadlineExceeded        the request waited longer than its deadline
@@ -28,8 +28,8 @@ class UnsupportedMediaType(InvalidInput):
     """A content type or file format the service cannot read."""
 
 
-class UnknownName(InvalidInput):
-    """A name (function, model) that does not exist; the message lists the valid ones."""
+class NotFound(ServiceError):
+    """A named resource in the path does not exist; the message lists the valid ones."""
 
 
 class TooLarge(ServiceError):

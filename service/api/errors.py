@@ -13,11 +13,11 @@ from service.errors import (
     DeadlineExceeded,
     InvalidInput,
     ModelLoadError,
+    NotFound,
     NotReady,
     Overloaded,
     ServiceError,
     TooLarge,
-    UnknownName,
     UnsupportedMediaType,
 )
 
@@ -26,7 +26,7 @@ STATUS: dict[type[ServiceError], int] = {
     ServiceError: 500,
     InvalidInput: 422,
     UnsupportedMediaType: 415,
-    UnknownName: 404,
+    NotFound: 404,
     TooLarge: 413,
     Overloaded: 503,
     DeadlineExceeded: 504,
