@@ -1,0 +1,204 @@
+"""Wire codecs for arrays: JSON bodies and nested lists, .npy in, .npy/.npz out; no HTTP here."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Collection, Mapping
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import numpy.lib.format as npy_format
+import orjson
+
+from service.errors import InvalidInput, TooLarge
+
+#: Most dimensions an array on the wire may have.
+MAX_RANK = 8
+
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def parse_json(body: bytes) -> Any:
+    """Decode a JSON body with orjson; a malformed one (NaN and Infinity included) is InvalidInput."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"malformed JSON: {exc}. Note that NaN, Infinity and -Infinity are not JSON; "
+            "send arrays holding them as an application/x-npy body"
+        ) from None
+
+
+def array_from_json(
+    obj: Any, *, dtype: np.dtype[Any] | type[np.floating[Any]], max_elements: int, name: str = "x"
+) -> np.ndarray[Any, np.dtype[Any]]:
+    """A number or nested lists of numbers (rank 0..8) as an array of the floating ``dtype``.
+
+    Ragged lists, strings, nulls, booleans and objects are InvalidInput naming where they are;
+    a value outside the dtype's range is InvalidInput too; more than ``max_elements`` is TooLarge.
+    """
+    target = np.dtype(dtype)
+    shape = _presumed_shape(obj)
+    if len(shape) > MAX_RANK:
+        raise InvalidInput(
+            f"{name} has more than {MAX_RANK} dimensions; at most {MAX_RANK} are allowed"
+        )
+    count = math.prod(shape)
+    if count > max_elements:
+        raise TooLarge(
+            f"{name} has {count} elements; the limit is {max_elements} elements per request"
+        )
+    try:
+        with np.errstate(all="ignore"):
+            arr = np.array(obj)
+    except (ValueError, OverflowError):
+        arr = None
+    if arr is None or arr.dtype.kind not in "fiu" or arr.shape != shape:
+        problem = _first_problem(obj, shape, name)
+        if problem:
+            raise InvalidInput(problem)
+        arr = np.array(obj, dtype=np.float64)  # integers beyond int64 but within float range
+    if _leaf_types(obj, arr.ndim) - _NUMBER_TYPES:  # booleans promote silently to numbers
+        raise InvalidInput(_first_problem(obj, shape, name) or f"{name} must hold numbers only")
+    with np.errstate(over="ignore"):
+        out = arr.astype(target, copy=False)
+    if out.size and not np.isfinite(out).all():
+        index = np.unravel_index(int(np.flatnonzero(~np.isfinite(out))[0]), out.shape)
+        where = name + "".join(f"[{i}]" for i in index)
+        raise InvalidInput(
+            f"{where} = {arr[index].item()!r} is outside the {target.name} range "
+            f"(largest magnitude {np.finfo(target).max})"
+        )
+    return out
+
+
+def _presumed_shape(obj: Any) -> tuple[int, ...]:
+    """The shape read along the first elements (checked for raggedness later)."""
+    shape: list[int] = []
+    while isinstance(obj, list) and len(shape) <= MAX_RANK:
+        shape.append(len(obj))
+        if not obj:
+            break
+        obj = obj[0]
+    return tuple(shape)
+
+
+def _leaf_types(obj: Any, ndim: int) -> set[type]:
+    leaves: Any = [obj] if ndim == 0 else obj
+    for _ in range(ndim - 1):
+        leaves = chain.from_iterable(leaves)
+    return set(map(type, leaves))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, str):
+        return f"a string ({value[:20]!r})"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int):
+        return f"an integer too large for a float ({str(value)[:20]}...)"
+    return f"a {type(value).__name__}"
+
+
+def _first_problem(obj: Any, shape: tuple[int, ...], name: str) -> str | None:
+    """Walk the lists to say what is wrong and where (only on the error path)."""
+
+    def visit(node: Any, path: tuple[int, ...]) -> str | None:
+        where = name + "".join(f"[{i}]" for i in path)
+        depth = len(path)
+        if depth < len(shape):
+            if not isinstance(node, list):
+                return (
+                    f"{name} is ragged: {where} is {_kind(node) if node is not None else 'null'}"
+                    f" where a list of length {shape[depth]} was expected"
+                )
+            if len(node) != shape[depth]:
+                return (
+                    f"{name} is ragged: {where} has length {len(node)} where "
+                    f"{shape[depth]} was expected; every list at one depth must be as long"
+                )
+            for i, child in enumerate(node):
+                problem = visit(child, (*path, i))
+                if problem:
+                    return problem
+            return None
+        if isinstance(node, list):
+            return f"{name} is ragged: {where} is a list where a number was expected"
+        if type(node) not in _NUMBER_TYPES or (type(node) is int and abs(node) >= 2**1024):
+            return f"{where} is {_kind(node)}; {name} must hold numbers only"
+        return None
+
+    return visit(obj, ())
+
+
+def load_npy(
+    body: bytes,
+    *,
+    max_elements: int,
+    allowed_dtypes: Collection[np.dtype[Any]],
+    name: str = "the body",
+) -> np.ndarray[Any, np.dtype[Any]]:
+    """One array from .npy bytes, without pickle; a read-only view of ``body`` when native-endian.
+
+    The header is checked (format, dtype, element count) before any data is touched.
+    """
+    allowed = ", ".join(sorted(np.dtype(d).name for d in allowed_dtypes))
+    stream = io.BytesIO(body)
+    try:
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran_order, dtype = npy_format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = npy_format.read_array_header_2_0(stream)
+        else:
+            raise InvalidInput(f".npy format version {version} is not supported; use 1.0 or 2.0")
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{name} is not a valid .npy file ({exc}); send one array written by numpy.save"
+        ) from None
+    if dtype.hasobject or dtype.fields is not None:
+        raise InvalidInput(
+            f"{name} holds a {dtype} array; object and structured arrays are refused"
+        )
+    native = dtype.newbyteorder("=")
+    if native not in {np.dtype(d) for d in allowed_dtypes}:
+        raise InvalidInput(f"{name} has dtype {native.name}; allowed dtypes: {allowed}")
+    if len(shape) > MAX_RANK:
+        raise InvalidInput(f"{name} has {len(shape)} dimensions; at most {MAX_RANK} are allowed")
+    count = math.prod(shape)
+    if count > max_elements:
+        raise TooLarge(
+            f"{name} has {count} elements; the limit is {max_elements} elements per request"
+        )
+    offset = stream.tell()
+    expected = count * dtype.itemsize
+    if len(body) - offset != expected:
+        raise InvalidInput(
+            f"{name} is a truncated or padded .npy file: its header says shape {shape} of "
+            f"{native.name} ({expected} data bytes) but {len(body) - offset} bytes follow"
+        )
+    arr = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
+    arr = arr.reshape(shape, order="F" if fortran_order else "C")
+    return arr if dtype.isnative else arr.astype(native)
+
+
+def dump_npy(arr: np.ndarray[Any, np.dtype[Any]]) -> bytes:
+    """The .npy bytes of one array (format 1.0 or 2.0, no pickle)."""
+    buffer = io.BytesIO()
+    np.save(buffer, arr, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def dump_npz(arrays: Mapping[str, np.ndarray[Any, np.dtype[Any]]]) -> bytes:
+    """The uncompressed .npz bytes of named arrays (each member ``<name>.npy``)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    return buffer.getvalue()
