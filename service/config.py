@@ -62,6 +62,25 @@ class Settings(BaseSettings):
     max_elements: int = Field(16_777_216, ge=1)
     """Most array elements one /activate request may carry."""
 
+    batching: bool = True
+    """Merge concurrent /predict requests into one ONNX Runtime run (dynamic batching). It pays
+    when per-batch compute dominates (wide models, big inputs); an idle server adds no latency."""
+
+    max_batch_size: int = Field(64, ge=1, le=4096)
+    """Most images one batched run carries; a larger single request runs alone."""
+
+    max_batch_delay_ms: float = Field(2.0, ge=0, le=1000)
+    """Longest a batch waits for more requests, only when the last batch merged several."""
+
+    max_queue_images: int = Field(4096, ge=1)
+    """Images allowed to wait for a batch; beyond that requests are refused at once."""
+
+    overload_status: Literal[503, 429] = 503
+    """Status of a request refused because the queue is full (both send Retry-After)."""
+
+    request_timeout_ms: float = Field(30_000, gt=0)
+    """Longest a /predict request may wait in the queue and run before it gets 504."""
+
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Log level of the service and uvicorn."""
 

@@ -1,0 +1,211 @@
+"""A generic micro-batcher: concurrent submissions merged into one run call; knows neither ORT nor HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.errors import DeadlineExceeded, Overloaded
+
+RunFn = Callable[[np.ndarray], np.ndarray]
+#: Called after every batch with (images in the batch, seconds its oldest item waited).
+BatchObserver = Callable[[int, float], None]
+
+
+@dataclass(eq=False)
+class _Entry:
+    items: np.ndarray
+    future: asyncio.Future[np.ndarray]
+    enqueued: float
+
+
+@dataclass
+class BatchStats:
+    """What the batcher has done so far: batch sizes and queue delays are observable."""
+
+    batches: int = 0
+    images: int = 0
+    requests: int = 0
+    last_batch_images: int = 0
+    last_queue_delay_ms: float = 0.0
+    max_batch_images: int = 0
+    #: Batch size (images) -> how many batches had that size.
+    size_histogram: dict[int, int] = field(default_factory=dict)
+
+
+class MicroBatcher:
+    """Merge concurrent ``submit`` calls into batches of at most ``max_batch_size`` images.
+
+    Each submission is an array whose first axis counts items (images). A worker task takes what
+    is waiting, up to ``max_batch_size`` items (a larger submission runs alone), and calls ``run``
+    once on the concatenation, in ``executor`` (or inline on the event loop when it is None), then
+    hands every caller its slice of the result, or the exception.
+
+    The worker waits up to ``max_batch_delay_ms`` for more work only when that pays: when the
+    previous batch merged more requests than are waiting now (clients of a busy server come
+    back). An idle server runs a lone request at once, with no added latency.
+
+    Memory is bounded: at most ``max_queued`` items wait; beyond that ``submit`` raises
+    Overloaded at once. A caller whose ``timeout_s`` passes gets DeadlineExceeded, and its items
+    are dropped from the queue if they have not run yet.
+    """
+
+    def __init__(
+        self,
+        run: RunFn,
+        *,
+        max_batch_size: int,
+        max_batch_delay_ms: float,
+        max_queued: int,
+        executor: Executor | None = None,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        if max_batch_size < 1 or max_queued < 1 or max_batch_delay_ms < 0:
+            raise ValueError("max_batch_size and max_queued must be >= 1, max_batch_delay_ms >= 0")
+        self._run = run
+        self.max_batch_size = max_batch_size
+        self._delay_s = max_batch_delay_ms / 1000
+        self.max_queued = max_queued
+        self._executor = executor
+        self._observer = observer
+        self._queue: deque[_Entry] = deque()
+        self._queued = 0
+        self._wakeup = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._expected_requests = 1
+        self.stats = BatchStats()
+
+    @property
+    def queued(self) -> int:
+        """Items waiting to run."""
+        return self._queued
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(
+                self._work(), name="micro-batcher"
+            )
+
+    async def stop(self) -> None:
+        """Stop the worker; callers still queued get Overloaded (the server is going away)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        while self._queue:
+            entry = self._queue.popleft()
+            if not entry.future.done():
+                entry.future.set_exception(Overloaded("the server is shutting down; retry"))
+        self._queued = 0
+
+    async def submit(self, items: np.ndarray, timeout_s: float | None = None) -> np.ndarray:
+        """Queue ``items`` for the next batch and return ``run``'s output rows for them."""
+        count = len(items)
+        if self._queued + count > self.max_queued:
+            raise Overloaded(
+                f"the queue is full ({self._queued} images waiting, limit {self.max_queued}); retry shortly"
+            )
+        entry = _Entry(items, asyncio.get_running_loop().create_future(), time.perf_counter())
+        self._queue.append(entry)
+        self._queued += count
+        self._wakeup.set()
+        try:
+            return await asyncio.wait_for(entry.future, timeout_s)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"the request waited more than {(timeout_s or 0) * 1000:.0f} ms (request_timeout_ms) and was dropped"
+            ) from None
+
+    def _take(self, entries: list[_Entry], images: int) -> int:
+        """Move waiting entries into ``entries`` while they fit; return the image count."""
+        while self._queue:
+            head = self._queue[0]
+            if head.future.done():  # timed out while waiting
+                self._queue.popleft()
+                self._queued -= len(head.items)
+                continue
+            size = len(head.items)
+            if entries and images + size > self.max_batch_size:
+                break
+            self._queue.popleft()
+            self._queued -= size
+            entries.append(head)
+            images += size
+        return images
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            entries: list[_Entry] = []
+            images = self._take(entries, 0)
+            if not entries:
+                continue
+            if (
+                self._delay_s
+                and len(entries) < self._expected_requests
+                and images < self.max_batch_size
+            ):
+                images = await self._gather_more(entries, images)
+            started = time.perf_counter()
+            batch = (
+                entries[0].items
+                if len(entries) == 1
+                else np.concatenate([e.items for e in entries])
+            )
+            try:
+                if self._executor is None:
+                    output = self._run(batch)
+                else:
+                    output = await loop.run_in_executor(self._executor, self._run, batch)
+            except Exception as exc:  # every caller of the batch gets the error
+                for entry in entries:
+                    if not entry.future.done():
+                        entry.future.set_exception(exc)
+            else:
+                offset = 0
+                for entry in entries:
+                    size = len(entry.items)
+                    if not entry.future.done():
+                        entry.future.set_result(output[offset : offset + size])
+                    offset += size
+            self._expected_requests = len(entries)
+            self._record(images, len(entries), started - entries[0].enqueued)
+
+    async def _gather_more(self, entries: list[_Entry], images: int) -> int:
+        deadline = time.perf_counter() + self._delay_s
+        while len(entries) < self._expected_requests and images < self.max_batch_size:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except TimeoutError:
+                break
+            images = self._take(entries, images)
+            if self._queue:  # the next entry does not fit: the batch is full
+                break
+        return images
+
+    def _record(self, images: int, requests: int, delay_s: float) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.images += images
+        stats.requests += requests
+        stats.last_batch_images = images
+        stats.last_queue_delay_ms = delay_s * 1000
+        stats.max_batch_images = max(stats.max_batch_images, images)
+        stats.size_histogram[images] = stats.size_histogram.get(images, 0) + 1
+        if self._observer is not None:
+            self._observer(images, delay_s)
