@@ -2,29 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.concurrency import run_in_threadpool
 
 from service import __version__
-from service.api import errors
+from service.api import errors, health, model_info, predict
+from service.api.body_limit import BodyLimit
 from service.api.responses import OrjsonResponse
 from service.config import Settings
+from service.model import Classifier, warmup_sizes
 
 DESCRIPTION = """
 relu-serve classifies images with a ReLU CNN served by ONNX Runtime and evaluates activation
 functions with their exact gradients, matching PyTorch.
 """
 
+log = logging.getLogger("relu_serve")
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings | None = None, *, classifier: Classifier | None = None
+) -> FastAPI:
+    """The app; it loads ``settings.model_path`` at start-up unless a ``classifier`` is given.
+
+    Readiness turns true once the model is warmed up at the batch sizes served; until then
+    /healthz answers and /readyz says why it is not ready.
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        app.state.not_ready_reason = f"loading the model {settings.model_path.name}"
+        loaded = classifier
+        if loaded is None:
+            loaded = await run_in_threadpool(Classifier.from_settings, settings)
+        app.state.classifier = loaded
+        warming = asyncio.create_task(_warm_up(app, loaded, warmup_sizes(settings.max_images)))
+        try:
+            yield
+        finally:
+            warming.cancel()
 
     app = FastAPIOffline(
         title="relu-serve",
@@ -34,5 +57,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.classifier = None
+    app.state.not_ready_reason = "the application has not started"
     errors.install(app)
+    app.include_router(health.router)
+    app.include_router(model_info.router)
+    app.include_router(predict.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` and multi-worker runs: settings from the environment."""
+    return create_app(Settings())
+
+
+async def _warm_up(app: FastAPI, classifier: Classifier, sizes: tuple[int, ...]) -> None:
+    if classifier.ready:
+        return
+    app.state.not_ready_reason = f"warming up at batch sizes {', '.join(map(str, sizes))}"
+    try:
+        await run_in_threadpool(classifier.warm_up, sizes)
+    except Exception as exc:  # readiness must report it; the process stays up for /healthz
+        app.state.not_ready_reason = f"warm-up failed: {exc}"
+        log.exception("warm-up failed")
+        return
+    log.info("ready: %s %s", classifier.metadata.name, classifier.metadata.version)

@@ -72,3 +72,19 @@ def _border_mean(pixels: np.ndarray) -> float:
     top, bottom = pixels[0, :], pixels[-1, :]
     left, right = pixels[:, 0], pixels[:, -1]
     return float(np.concatenate([top, bottom, left, right]).mean())
+
+
+def image_to_input(
+    data: bytes,
+    *,
+    name: str,
+    size: tuple[int, int],
+    value_range: tuple[float, float],
+    invert: bool | None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """An uploaded image file as one (height, width) model image in ``value_range``."""
+    if not data:
+        raise InvalidInput(f"{name}: the file is empty")
+    gray = decode_grayscale(data, name=name, max_pixels=max_pixels)
+    return to_model_scale(gray, size, value_range, invert)

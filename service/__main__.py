@@ -1,0 +1,60 @@
+"""`python -m service` / `relu-serve`: read the settings, check the model, run uvicorn."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from service.config import Settings
+from service.errors import ModelLoadError
+from service.model import Classifier
+
+
+def main() -> int:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"relu-serve: {_describe(exc)}", file=sys.stderr)
+        return 2
+    try:
+        classifier = Classifier.from_settings(settings)
+    except ModelLoadError as exc:
+        print(f"relu-serve: cannot serve the model: {exc.message}", file=sys.stderr)
+        return 1
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "server_header": False,
+    }
+    if settings.workers == 1:
+        from service.app import create_app
+
+        uvicorn.run(create_app(settings, classifier=classifier), **common)  # type: ignore[arg-type]
+    else:
+        # Each worker process loads its own session; the check above only vouches for the file.
+        del classifier
+        uvicorn.run(
+            "service.app:app_from_env",
+            factory=True,
+            workers=settings.workers,
+            **common,  # type: ignore[arg-type]
+        )
+    return 0
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first invalid setting as one line: its variable, the value given and the rule."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    variable = f"RELU_SERVE_{field.upper()}"
+    if error["type"] == "extra_forbidden":
+        return f"unknown setting {variable}"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"invalid setting {variable}={error.get('input')!r}: {error['msg']}{more}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

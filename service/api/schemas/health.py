@@ -1,0 +1,39 @@
+"""Schemas of the liveness and readiness probes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Alive(BaseModel):
+    """The process answers HTTP."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "alive"}]})
+
+    status: Literal["alive"] = "alive"
+
+
+class Ready(BaseModel):
+    """The model is loaded and warmed up; /predict will answer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "ready", "model": "relu-cnn-digits", "version": "1.0.0"}]
+        }
+    )
+
+    status: Literal["ready"] = "ready"
+    model: str
+    version: str
+
+
+class ErrorDetail(BaseModel):
+    """The one error shape: a message that says what to fix."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "not ready: warming up at batch sizes 1, 8"}]}
+    )
+
+    detail: str
