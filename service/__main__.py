@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import uvicorn
@@ -28,7 +29,11 @@ def main() -> int:
         "port": settings.port,
         "log_level": settings.log_level,
         "server_header": False,
+        "timeout_graceful_shutdown": settings.graceful_shutdown_s,
     }
+    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with the
+    # default action that would end the process with -15 instead of 0.
+    signal.signal(signal.SIGTERM, lambda sig, frame: None)
     if settings.workers == 1:
         from service.app import create_app
 

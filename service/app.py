@@ -16,6 +16,7 @@ from service.api import errors, health, model_info, predict
 from service.api.body_limit import BodyLimit
 from service.api.responses import OrjsonResponse
 from service.config import Settings
+from service.lifecycle import Lifecycle
 from service.model import Classifier, warmup_sizes
 
 DESCRIPTION = """
@@ -44,9 +45,11 @@ def create_app(
             loaded = await run_in_threadpool(Classifier.from_settings, settings)
         app.state.classifier = loaded
         warming = asyncio.create_task(_warm_up(app, loaded, warmup_sizes(settings.max_images)))
+        undo_sigterm = app.state.lifecycle.install(settings.shutdown_drain_s)
         try:
             yield
         finally:
+            undo_sigterm()
             warming.cancel()
 
     app = FastAPIOffline(
@@ -59,6 +62,7 @@ def create_app(
     app.state.settings = settings
     app.state.classifier = None
     app.state.not_ready_reason = "the application has not started"
+    app.state.lifecycle = Lifecycle()
     errors.install(app)
     app.include_router(health.router)
     app.include_router(model_info.router)

@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     request_timeout_ms: float = Field(30_000, gt=0)
     """Longest a /predict request may wait in the queue and run before it gets 504."""
 
+    graceful_shutdown_s: int = Field(20, ge=1, le=3600)
+    """After SIGTERM (and the drain below), how long requests in flight may take to finish
+    before their connections are cut (uvicorn's timeout_graceful_shutdown). Keep drain + this
+    below the orchestrator's grace period (compose stop_grace_period, k8s
+    terminationGracePeriodSeconds)."""
+
+    shutdown_drain_s: float = Field(0.0, ge=0, le=300)
+    """After SIGTERM, /readyz answers 503 at once but the listener stays open this long, so a
+    load balancer stops routing here before connections are refused; 0 for a plain run, a few
+    seconds behind Kubernetes Services."""
+
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Log level of the service and uvicorn."""
 
