@@ -1,0 +1,12 @@
+"""Activation functions of torch.nn.functional in pure numpy: values, derivatives and VJPs.
+
+Importing the package registers every function; look them up with ``get_activation`` and run
+them with ``evaluate``.
+"""
+
+from service.activations import gelu, piecewise, smooth, softmax  # noqa: F401  (registration)
+from service.activations.evaluate import DTYPES, evaluate
+from service.activations.params import Param
+from service.activations.registry import REGISTRY, Activation, get_activation
+
+__all__ = ["DTYPES", "REGISTRY", "Activation", "Param", "evaluate", "get_activation"]

@@ -1,0 +1,364 @@
+# mypy: disable-error-code="no-any-return"
+"""Piecewise-linear activations, bit-identical to torch (kinks included), written branch-free.
+
+Branches become clip/minimum/maximum or 0/1 blends ``a*m + b*(1-m)``: multiplying by exactly 0 or 1
+and adding 0 are exact, so a blend reproduces torch's ``cond ? a : b`` bit for bit as long as both
+sides are finite (infinite sides are clamped first). Data-dependent ``np.where`` is avoided: its
+branch mispredicts cost 4-9 ms per million elements.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.activations.params import Param, Params
+from service.activations.registry import Activation, Array, Extra, register
+from service.errors import InvalidInput
+
+
+def _mask(condition: Array, like: Array) -> Array:
+    return condition.astype(like.dtype)
+
+
+def relu(x: Array, p: Params) -> Array:
+    return np.maximum(x, 0)
+
+
+def relu_grad(x: Array, p: Params) -> Array:
+    return _mask(x > 0, x)
+
+
+def relu6(x: Array, p: Params) -> Array:
+    return np.clip(x, 0, 6)
+
+
+def relu6_grad(x: Array, p: Params) -> Array:
+    return _mask((x > 0) & (x < 6), x)
+
+
+def _leaky(x: Array, slope: float) -> Array:
+    # max(x, s*x) is x for x>0 and s*x for x<=0 exactly when s <= 1; min when s > 1.
+    return np.maximum(x, x * slope) if slope <= 1 else np.minimum(x, x * slope)
+
+
+def _slope_blend(x: Array, slope: Array | float) -> Array:
+    positive = _mask(x > 0, x)
+    return positive + (1 - positive) * slope
+
+
+def leaky_relu(x: Array, p: Params) -> Array:
+    return _leaky(x, p["negative_slope"])
+
+
+def leaky_relu_grad(x: Array, p: Params) -> Array:
+    return _slope_blend(x, p["negative_slope"])
+
+
+def _channel_weight(x: Array, weight: Array) -> Array:
+    """prelu's weight shaped to broadcast along dim 1 (torch's channel dimension)."""
+    w = weight.astype(x.dtype)
+    if w.size == 1:
+        return w.reshape(())
+    return w.reshape((-1,) + (1,) * (x.ndim - 2))
+
+
+def prelu(x: Array, p: Params) -> Array:
+    # max(x,0) + w*min(x,0) is exactly x (x>0) or w*x (x<=0), with no inf*0 at x=+-inf.
+    return np.maximum(x, 0) + _channel_weight(x, p["weight"]) * np.minimum(x, 0)
+
+
+def prelu_grad(x: Array, p: Params) -> Array:
+    return _slope_blend(x, _channel_weight(x, p["weight"]))
+
+
+def prelu_weight_grad(x: Array, g: Array | None, p: Params) -> Array:
+    assert g is not None
+    contribution = np.minimum(x, 0) * g
+    weight = p["weight"]
+    if weight.size == 1:
+        return contribution.sum(dtype=x.dtype).reshape(weight.shape)
+    axes = tuple(i for i in range(x.ndim) if i != 1)
+    return contribution.sum(axis=axes, dtype=x.dtype)
+
+
+def _check_prelu(p: Params, shape: tuple[int, ...]) -> None:
+    channels = shape[1] if len(shape) >= 2 else 1
+    size = p["weight"].size
+    if size not in (1, channels):
+        raise InvalidInput(
+            f"prelu: weight has {size} elements; it must have 1 or as many as x's channels "
+            f"(dimension 1 of x, size {channels})"
+        )
+
+
+def _rrelu_slope(p: Params) -> float:
+    return float(p["lower"] + p["upper"]) / 2
+
+
+def rrelu_prepare(x: Array, p: Params) -> Params:
+    if not p["training"]:
+        return p
+    seed = p["seed"]
+    if seed is None:  # drawn here so that it can be echoed and the sample reproduced
+        seed = int(np.random.default_rng().integers(2**63))
+    rng = np.random.default_rng(seed)
+    sampled = p["lower"] + (p["upper"] - p["lower"]) * rng.random(x.shape, dtype=x.dtype)
+    # torch samples a slope for x <= 0; positive inputs keep slope 1.
+    return {**p, "seed": seed, "slopes": _slope_blend(x, sampled)}
+
+
+def rrelu(x: Array, p: Params) -> Array:
+    if p["training"]:
+        return x * p["slopes"]
+    return _leaky(x, _rrelu_slope(p))
+
+
+def rrelu_grad(x: Array, p: Params) -> Array:
+    if p["training"]:
+        return p["slopes"]
+    return _slope_blend(x, _rrelu_slope(p))
+
+
+def _check_rrelu(p: Params) -> None:
+    if not p["lower"] <= p["upper"]:
+        raise InvalidInput(
+            f"rrelu: lower={p['lower']} and upper={p['upper']} are invalid; lower must be <= upper"
+        )
+
+
+def hardtanh(x: Array, p: Params) -> Array:
+    return np.clip(x, p["min_val"], p["max_val"])
+
+
+def hardtanh_grad(x: Array, p: Params) -> Array:
+    return _mask((x > p["min_val"]) & (x < p["max_val"]), x)
+
+
+def _check_hardtanh(p: Params) -> None:
+    if not p["min_val"] < p["max_val"]:
+        raise InvalidInput(
+            f"hardtanh: min_val={p['min_val']} and max_val={p['max_val']} are invalid; "
+            "min_val must be < max_val"
+        )
+
+
+def hardsigmoid(x: Array, p: Params) -> Array:
+    return np.clip(x + 3, 0, 6) / 6  # divide as torch does: * (1/6) differs in 25 % of values
+
+
+def hardsigmoid_grad(x: Array, p: Params) -> Array:
+    return _mask((x > -3) & (x < 3), x) / 6
+
+
+def hardsigmoid_vjp(x: Array, g: Array, p: Params) -> Array:
+    return g * _mask((x > -3) & (x < 3), x) / 6
+
+
+def hardswish(x: Array, p: Params) -> Array:
+    # x is clamped at -4 so that -inf gives the limit 0 (torch: -inf * 0 = NaN).
+    return np.maximum(x, -4) * np.clip(x + 3, 0, 6) / 6
+
+
+def hardswish_grad(x: Array, p: Params) -> Array:
+    middle = _mask((x > -3) & (x < 3), x)
+    return middle * (np.clip(x, -3, 3) / 3 + 0.5) + _mask(x >= 3, x)
+
+
+def softshrink(x: Array, p: Params) -> Array:
+    lambd = p["lambd"]
+    return np.maximum(x - lambd, 0) + np.minimum(x + lambd, 0)
+
+
+def _outside(x: Array, p: Params) -> Array:
+    return _mask((x < -p["lambd"]) | (x > p["lambd"]), x)
+
+
+def hardshrink(x: Array, p: Params) -> Array:
+    return x * _outside(x, p)
+
+
+def threshold(x: Array, p: Params) -> Array:
+    above = _mask(x > p["threshold"], x)
+    return above * np.maximum(x, p["threshold"]) + (1 - above) * p["value"]
+
+
+def threshold_grad(x: Array, p: Params) -> Array:
+    return _mask(x > p["threshold"], x)
+
+
+def _float(name: str, default: float, doc: str, **rule: object) -> Param:
+    return Param(name, "float", doc, default=default, **rule)  # type: ignore[arg-type]
+
+
+_LAMBD_RULE = {"rule": lambda v: v >= 0, "rule_text": "be >= 0"}
+
+register(
+    Activation(
+        name="relu",
+        formula="max(x, 0)",
+        value=relu,
+        derivative=relu_grad,
+        kinks="relu'(0) = 0 (also at -0.0)",
+        piecewise_linear=True,
+        onnx="Relu",
+    )
+)
+register(
+    Activation(
+        name="relu6",
+        formula="min(max(x, 0), 6)",
+        value=relu6,
+        derivative=relu6_grad,
+        kinks="relu6'(0) = relu6'(6) = 0",
+        piecewise_linear=True,
+        onnx="Clip(min=0, max=6)",
+    )
+)
+register(
+    Activation(
+        name="leaky_relu",
+        formula="x if x > 0 else negative_slope * x",
+        value=leaky_relu,
+        derivative=leaky_relu_grad,
+        params=(_float("negative_slope", 0.01, "slope for x <= 0"),),
+        kinks="leaky_relu'(0) = negative_slope",
+        piecewise_linear=True,
+        onnx="LeakyRelu(alpha=negative_slope)",
+    )
+)
+register(
+    Activation(
+        name="prelu",
+        formula="x if x > 0 else weight * x; weight is one number or one per channel (dim 1)",
+        value=prelu,
+        derivative=prelu_grad,
+        params=(
+            Param(
+                "weight",
+                "weight",
+                "slopes for x <= 0: 1 element, or x.shape[1] elements applied along dim 1",
+                required=True,
+            ),
+        ),
+        kinks="prelu'(0) = weight",
+        piecewise_linear=True,
+        onnx="PRelu (slope shaped to broadcast along dim 1)",
+        check=_check_prelu,
+        extras={
+            "weight_grad": Extra(
+                prelu_weight_grad,
+                "gradient of sum(grad_output * prelu(x)) with respect to weight, weight's shape",
+                needs_grad_output=True,
+            )
+        },
+    )
+)
+register(
+    Activation(
+        name="rrelu",
+        formula="x if x > 0 else a * x; eval: a = (lower + upper) / 2; "
+        "training: a ~ Uniform(lower, upper) per element, drawn from seed",
+        value=rrelu,
+        derivative=rrelu_grad,
+        params=(
+            _float("lower", 1 / 8, "lower bound of the slope for x <= 0"),
+            _float("upper", 1 / 3, "upper bound of the slope for x <= 0"),
+            Param("training", "bool", "sample slopes (true) or use their mean", default=False),
+            Param(
+                "seed",
+                "seed",
+                "random seed for training mode; null draws one (echoed in params)",
+                default=None,
+            ),
+        ),
+        kinks="rrelu'(0) = the slope for x <= 0 (as leaky_relu)",
+        piecewise_linear=True,
+        onnx="LeakyRelu(alpha=(lower+upper)/2) in eval mode; no ONNX operator samples slopes",
+        cross_check=_check_rrelu,
+        prepare=rrelu_prepare,
+        extras={
+            "slopes": Extra(
+                lambda x, g, p: rrelu_grad(x, p),
+                "the slope applied to each element (1 where x > 0): sampled in training mode",
+            )
+        },
+    )
+)
+register(
+    Activation(
+        name="hardtanh",
+        formula="clamp(x, min_val, max_val)",
+        value=hardtanh,
+        derivative=hardtanh_grad,
+        params=(
+            _float("min_val", -1.0, "lower clamp"),
+            _float("max_val", 1.0, "upper clamp (must be > min_val)"),
+        ),
+        kinks="hardtanh' = 0 at min_val and at max_val",
+        piecewise_linear=True,
+        onnx="Clip(min=min_val, max=max_val)",
+        cross_check=_check_hardtanh,
+    )
+)
+register(
+    Activation(
+        name="hardsigmoid",
+        formula="min(max(x + 3, 0), 6) / 6",
+        value=hardsigmoid,
+        derivative=hardsigmoid_grad,
+        vjp_kernel=hardsigmoid_vjp,
+        kinks="hardsigmoid'(-3) = hardsigmoid'(3) = 0; 1/6 in between",
+        piecewise_linear=True,
+        onnx="HardSigmoid(alpha=1/6, beta=0.5) (ONNX's default alpha 0.2 differs)",
+    )
+)
+register(
+    Activation(
+        name="hardswish",
+        formula="x * min(max(x + 3, 0), 6) / 6",
+        value=hardswish,
+        derivative=hardswish_grad,
+        kinks="hardswish'(-3) = 0, hardswish'(3) = 1; x/3 + 0.5 in between",
+        piecewise_linear=True,
+        onnx="HardSwish",
+    )
+)
+register(
+    Activation(
+        name="softshrink",
+        formula="x - lambd if x > lambd; x + lambd if x < -lambd; else 0",
+        value=softshrink,
+        derivative=_outside,
+        params=(_float("lambd", 0.5, "half-width of the zero band", **_LAMBD_RULE),),
+        kinks="softshrink'(-lambd) = softshrink'(lambd) = 0",
+        piecewise_linear=True,
+        onnx="Shrink(lambd=lambd, bias=lambd) (ONNX Runtime maps NaN to 0)",
+    )
+)
+register(
+    Activation(
+        name="hardshrink",
+        formula="0 if -lambd <= x <= lambd else x",
+        value=hardshrink,
+        derivative=_outside,
+        params=(_float("lambd", 0.5, "half-width of the zero band", **_LAMBD_RULE),),
+        kinks="hardshrink'(-lambd) = hardshrink'(lambd) = 0",
+        piecewise_linear=True,
+        onnx="Shrink(lambd=lambd, bias=0) (ONNX Runtime maps NaN to 0)",
+    )
+)
+register(
+    Activation(
+        name="threshold",
+        formula="x if x > threshold else value",
+        value=threshold,
+        derivative=threshold_grad,
+        params=(
+            Param("threshold", "float", "inputs <= threshold are replaced", required=True),
+            Param("value", "float", "the replacement", required=True),
+        ),
+        kinks="threshold(threshold) = value, with gradient 0",
+        piecewise_linear=True,
+        onnx="ThresholdedRelu(alpha=threshold) when value = 0; otherwise none",
+    )
+)
