@@ -12,12 +12,14 @@ from service.errors import InvalidInput, TooLarge, UnsupportedMediaType
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
 DEFAULT_MAX_PIXELS = 4096 * 4096
+#: Integer modes of 16-bit grayscale files (PNG, TIFF), scaled onto 0..255 like 8-bit ones.
+_WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
 def decode_grayscale(
     data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Image.Image:
-    """Decode PNG/JPEG/BMP/GIF/WebP/... bytes into a single-channel float ("F") image.
+    """Decode PNG/JPEG/BMP/GIF/WebP/... bytes into a single-channel float ("F") image in 0..255.
 
     The header is read first; an image whose declared size exceeds ``max_pixels`` is refused
     before its pixel data is decompressed.
@@ -32,8 +34,11 @@ def decode_grayscale(
                     f"{name}: {width}x{height} pixels exceeds the limit of {max_pixels} pixels"
                 )
             opened.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise TooLarge(f"{name}: refused as a decompression bomb ({exc})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise TooLarge(
+            f"{name}: the declared image size exceeds the limit of {max_pixels} pixels "
+            "(refused unread as a decompression bomb)"
+        ) from None
     except UnidentifiedImageError:
         raise UnsupportedMediaType(
             f"{name}: not a readable image (PNG, JPEG, BMP, GIF, WebP, TIFF are accepted)"
@@ -41,6 +46,9 @@ def decode_grayscale(
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"{name}: the image is truncated or corrupt ({exc})") from None
     image: Image.Image = opened
+    if image.mode in _WIDE_MODES:
+        # 16-bit grayscale: Pillow's convert("L") clips at 255 instead of scaling 0..65535.
+        return Image.fromarray(np.asarray(image, dtype=np.float32) / np.float32(257.0))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Composite transparent pixels onto white paper so that they read as background.
         rgba = image.convert("RGBA")

@@ -133,6 +133,10 @@ class Classifier:
         expected = f"(H, W), (N, H, W) or (N, {channels}, H, W) with H={height}, W={width}"
         if raw.dtype.kind not in "fiu":
             raise InvalidInput(f"inputs must be numbers, got dtype {raw.dtype}")
+        if raw.size == 0:
+            raise InvalidInput(
+                f"inputs hold no images (shape {list(raw.shape)}); send at least one"
+            )
         if raw.ndim == 2:
             raw = raw[None, None]
         elif raw.ndim == 3 and channels == 1:
@@ -145,8 +149,6 @@ class Classifier:
             raise InvalidInput(
                 f"inputs have image shape {list(raw.shape[1:])}; expected {expected}"
             )
-        if raw.shape[0] == 0:
-            raise InvalidInput("inputs hold no images; send at least one")
         if raw.shape[0] > max_images:
             raise TooLarge(
                 f"{raw.shape[0]} images in one request exceeds the limit of {max_images}"

@@ -157,12 +157,8 @@ def _from_json(
     )
     if isinstance(inputs, list) and len(inputs) > settings.max_images and _rank(inputs) >= 3:
         raise TooLarge(f"{len(inputs)} images exceeds the limit of {settings.max_images}")
-    per_image = int(np.prod(classifier.metadata.input_shape))
     raw = tensors.array_from_json(
-        inputs,
-        dtype=np.float32,
-        max_elements=settings.max_images * per_image,
-        name="inputs",
+        inputs, dtype=np.float32, max_elements=_max_elements(classifier, settings), name="inputs"
     )
     batch = classifier.prepare(raw, normalized=options.normalized, max_images=settings.max_images)
     return batch, options
@@ -172,9 +168,8 @@ def _from_npy(
     body: bytes, query: dict[str, Any], classifier: Classifier, settings: Settings
 ) -> tuple[np.ndarray, PredictOptions]:
     options = _options(query, images=False, num_classes=classifier.metadata.num_classes)
-    per_image = int(np.prod(classifier.metadata.input_shape))
     raw = tensors.load_npy(
-        body, max_elements=settings.max_images * per_image, allowed_dtypes=NPY_DTYPES
+        body, max_elements=_max_elements(classifier, settings), allowed_dtypes=NPY_DTYPES
     )
     batch = classifier.prepare(raw, normalized=options.normalized, max_images=settings.max_images)
     return batch, options
@@ -227,6 +222,13 @@ def _decode(
         for name, data in files
     ]
     return classifier.prepare(np.stack(images), max_images=settings.max_images)
+
+
+def _max_elements(classifier: Classifier, settings: Settings) -> int:
+    """A memory guard generous enough that a wrong shape or too many images get their own,
+    clearer message from Classifier.prepare."""
+    per_image = int(np.prod(classifier.metadata.input_shape))
+    return max(settings.max_elements, settings.max_images * per_image)
 
 
 def _rank(nested: list[Any]) -> int:
