@@ -21,7 +21,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="'digits' (scikit-learn's bundled 8x8 digits), 'folder:PATH' (one "
         "sub-folder of images per class) or 'idx:PATH' (MNIST IDX files)",
     )
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    parser.add_argument("--epochs", type=int, default=60, help="training epochs (default 60)")
     parser.add_argument("--seed", type=int, default=0, help="seed for split, init and shuffling")
     parser.add_argument(
         "--out",
@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--width",
         type=int,
-        default=16,
+        default=32,
         help="channels of the first conv block (doubles per block); wider = heavier",
     )
     parser.add_argument(

@@ -29,7 +29,7 @@ class ReluCNN(nn.Module):
         input_shape: tuple[int, int, int],
         num_classes: int,
         activation: str = "relu",
-        width: int = 16,
+        width: int = 32,
         hidden: int = 128,
     ) -> None:
         super().__init__()

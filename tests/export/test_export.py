@@ -97,7 +97,10 @@ def test_same_seed_gives_identical_weights(tmp_path: Path) -> None:
         np.testing.assert_array_equal(runs[0][key], runs[1][key], err_msg=key)
     other = export(tmp_path / "c.onnx", "--epochs", "1", "--seed", "4")
     assert other.returncode == 0
-    weights = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "c.onnx")).graph.initializer}
+    weights = {
+        t.name: onnx.numpy_helper.to_array(t)
+        for t in onnx.load(str(tmp_path / "c.onnx")).graph.initializer
+    }
     assert any(not np.array_equal(weights[k], runs[0][k]) for k in weights)
 
 
@@ -172,7 +175,10 @@ def bad_idx_magic(root: Path) -> tuple[str, str]:
     root.mkdir()
     write_idx(root / "train-images-idx3-ubyte", np.zeros((3, 4, 4)), 0x1234)
     write_idx(root / "train-labels-idx1-ubyte", np.zeros(3), 0x801)
-    return f"idx:{root}", "train-images-idx3-ubyte: wrong IDX magic number 0x00001234, expected 0x00000803"
+    return (
+        f"idx:{root}",
+        "train-images-idx3-ubyte: wrong IDX magic number 0x00001234, expected 0x00000803",
+    )
 
 
 def bad_spec(root: Path) -> tuple[str, str]:
@@ -181,7 +187,14 @@ def bad_spec(root: Path) -> tuple[str, str]:
 
 @pytest.mark.parametrize(
     "make",
-    [bad_folder_empty_class, bad_folder_unreadable, bad_folder_one_class, bad_folder_missing, bad_idx_magic, bad_spec],
+    [
+        bad_folder_empty_class,
+        bad_folder_unreadable,
+        bad_folder_one_class,
+        bad_folder_missing,
+        bad_idx_magic,
+        bad_spec,
+    ],
 )
 def test_bad_data_exits_with_one_clear_line(tmp_path: Path, make: object) -> None:
     spec, message = make(tmp_path / "data")  # type: ignore[operator]

@@ -36,12 +36,19 @@ def test_concurrent_requests_are_merged_and_each_gets_its_slice() -> None:
     recorder = Recorder(gate)
 
     async def scenario() -> list[np.ndarray]:
-        batcher = MicroBatcher(recorder, max_batch_size=64, max_batch_delay_ms=0, max_queued=1000,
-                               executor=ThreadPoolExecutor(1))
+        batcher = MicroBatcher(
+            recorder,
+            max_batch_size=64,
+            max_batch_delay_ms=0,
+            max_queued=1000,
+            executor=ThreadPoolExecutor(1),
+        )
         batcher.start()
         first = asyncio.ensure_future(batcher.submit(np.full((1, 2), 0.0)))
         await asyncio.sleep(0.05)  # the first batch is now running (blocked on the gate)
-        rest = [asyncio.ensure_future(batcher.submit(np.full((i, 2), float(i)))) for i in range(1, 6)]
+        rest = [
+            asyncio.ensure_future(batcher.submit(np.full((i, 2), float(i)))) for i in range(1, 6)
+        ]
         await asyncio.sleep(0.05)
         gate.set()
         results = await asyncio.gather(first, *rest)
@@ -60,8 +67,13 @@ def test_batches_never_exceed_max_batch_size_but_a_big_request_runs_alone() -> N
     recorder = Recorder(gate)
 
     async def scenario() -> None:
-        batcher = MicroBatcher(recorder, max_batch_size=4, max_batch_delay_ms=0, max_queued=1000,
-                               executor=ThreadPoolExecutor(1))
+        batcher = MicroBatcher(
+            recorder,
+            max_batch_size=4,
+            max_batch_delay_ms=0,
+            max_queued=1000,
+            executor=ThreadPoolExecutor(1),
+        )
         batcher.start()
         blocker = asyncio.ensure_future(batcher.submit(np.zeros((1, 1))))
         await asyncio.sleep(0.05)
@@ -84,8 +96,9 @@ def test_an_error_reaches_every_caller_of_the_batch() -> None:
     async def scenario() -> list[BaseException | np.ndarray]:
         batcher = MicroBatcher(explode, max_batch_size=8, max_batch_delay_ms=0, max_queued=100)
         batcher.start()
-        results = await asyncio.gather(*(batcher.submit(np.zeros((1, 1))) for _ in range(3)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(batcher.submit(np.zeros((1, 1))) for _ in range(3)), return_exceptions=True
+        )
         await batcher.stop()
         return results
 
@@ -115,8 +128,13 @@ def test_a_request_past_its_deadline_is_dropped() -> None:
     recorder = Recorder(gate)
 
     async def scenario() -> None:
-        batcher = MicroBatcher(recorder, max_batch_size=8, max_batch_delay_ms=0, max_queued=100,
-                               executor=ThreadPoolExecutor(1))
+        batcher = MicroBatcher(
+            recorder,
+            max_batch_size=8,
+            max_batch_delay_ms=0,
+            max_queued=100,
+            executor=ThreadPoolExecutor(1),
+        )
         batcher.start()
         running = asyncio.ensure_future(batcher.submit(np.zeros((1, 1))))
         await asyncio.sleep(0.05)
@@ -135,7 +153,9 @@ def test_a_request_past_its_deadline_is_dropped() -> None:
 def test_an_idle_server_does_not_wait_for_the_batch_delay() -> None:
     async def scenario() -> None:
         # A one-minute delay: if a lone request waited for company, this would time out.
-        batcher = MicroBatcher(Recorder(), max_batch_size=64, max_batch_delay_ms=60_000, max_queued=100)
+        batcher = MicroBatcher(
+            Recorder(), max_batch_size=64, max_batch_delay_ms=60_000, max_queued=100
+        )
         batcher.start()
         for _ in range(3):
             out = await asyncio.wait_for(batcher.submit(np.ones((1, 1))), timeout=5)
@@ -151,8 +171,13 @@ def test_after_a_merged_batch_the_worker_waits_for_the_clients_to_return() -> No
     seen: list[tuple[int, float]] = []
 
     async def scenario() -> None:
-        batcher = MicroBatcher(recorder, max_batch_size=64, max_batch_delay_ms=2_000, max_queued=100,
-                               observer=lambda n, d: seen.append((n, d)))
+        batcher = MicroBatcher(
+            recorder,
+            max_batch_size=64,
+            max_batch_delay_ms=2_000,
+            max_queued=100,
+            observer=lambda n, d: seen.append((n, d)),
+        )
         batcher.start()
         await asyncio.gather(*(batcher.submit(np.ones((1, 1))) for _ in range(4)))
 
