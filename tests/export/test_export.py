@@ -28,7 +28,8 @@ def test_dry_run_model_loads_with_metadata(dry_run_model: Path) -> None:
     assert meta.labels == tuple(str(d) for d in range(10))
     assert meta.input_shape == (1, 8, 8)
     assert meta.input_range == (0.0, 16.0)
-    assert 0 < meta.mean < 1 and 0 < meta.std < 1
+    assert 0 < meta.mean < 1
+    assert 0 < meta.std < 1
     assert meta.dataset == "sklearn-digits"
     assert sum(meta.split_sizes.values()) == 1797
     assert meta.activation == "relu"
@@ -65,7 +66,8 @@ def test_report_has_curves_confusion_and_dead_units(dry_run_model: Path) -> None
     report = json.loads(dry_run_model.with_suffix(".report.json").read_text())
     assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(report["epochs"][0])
     matrix = np.array(report["confusion_matrix"])
-    assert matrix.shape == (10, 10) and matrix.sum() == 270
+    assert matrix.shape == (10, 10)
+    assert matrix.sum() == 270
     assert np.trace(matrix) / 270 == pytest.approx(report["test_accuracy"])
     for layer in ("act1", "act2", "act3", "act_fc"):
         assert 0.0 <= report["dead_units"][layer]["dead_fraction"] <= 1.0

@@ -53,7 +53,8 @@ def test_concurrent_requests_are_merged_and_each_gets_its_slice() -> None:
         gate.set()
         results = await asyncio.gather(first, *rest)
         await batcher.stop()
-        assert batcher.stats.requests == 6 and batcher.stats.images == 16
+        assert batcher.stats.requests == 6
+        assert batcher.stats.images == 16
         return results
 
     results = run(scenario)
