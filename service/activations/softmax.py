@@ -68,7 +68,7 @@ def glu(x: Array, p: Params) -> Array:
 
 def glu_vjp(x: Array, g: Array, p: Params) -> Array:
     a, b, axis = _halves(x, p)
-    return np.concatenate([g * sigmoid(b), g * a * sigmoid_grad(b)], axis=axis)
+    return np.concatenate([g * sigmoid(b), (g * sigmoid_grad(b)) * a], axis=axis)
 
 
 def _check_dim(function: str) -> Callable[[Params, tuple[int, ...]], None]:
