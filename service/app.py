@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from service import __version__
-from service.api import errors, health, model_info, predict
+from service.api import activate, errors, health, model_info, predict
 from service.api.body_limit import BodyLimit
 from service.api.responses import OrjsonResponse
 from service.config import Settings
@@ -67,6 +67,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(predict.router)
+    app.include_router(activate.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

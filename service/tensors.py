@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+import zipfile
+import zlib
 from collections.abc import Collection, Mapping
 from itertools import chain
 from typing import Any
@@ -188,6 +190,46 @@ def load_npy(
     arr = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
     arr = arr.reshape(shape, order="F" if fortran_order else "C")
     return arr if dtype.isnative else arr.astype(native)
+
+
+def load_npz(
+    body: bytes,
+    *,
+    max_elements: int,
+    allowed_dtypes: Collection[np.dtype[Any]],
+    names: Collection[str],
+) -> dict[str, np.ndarray[Any, np.dtype[Any]]]:
+    """Named arrays from .npz bytes (numpy.savez, compressed or not); members outside ``names``
+    are InvalidInput; a member whose declared size is over the element limit is TooLarge unread."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(body))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise InvalidInput(
+            f"the body is not a valid .npz file ({exc}); send arrays written by numpy.savez"
+        ) from None
+    arrays = {}
+    largest = max((np.dtype(d).itemsize for d in allowed_dtypes), default=8)
+    for info in members:
+        name = info.filename.removesuffix(".npy")
+        if name not in names:
+            raise InvalidInput(
+                f"unexpected member {info.filename!r} in the .npz body; "
+                f"allowed: {', '.join(f'{n}.npy' for n in names)}"
+            )
+        if info.file_size > max_elements * largest + 65536:
+            raise TooLarge(
+                f"{name} in the .npz body is {info.file_size} bytes; the limit is "
+                f"{max_elements} elements per request"
+            )
+        try:
+            data = archive.read(info)
+        except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError) as exc:
+            raise InvalidInput(f"{name} in the .npz body cannot be read ({exc})") from None
+        arrays[name] = load_npy(
+            data, max_elements=max_elements, allowed_dtypes=allowed_dtypes, name=name
+        )
+    return arrays
 
 
 def dump_npy(arr: np.ndarray[Any, np.dtype[Any]]) -> bytes:

@@ -5,8 +5,17 @@ them with ``evaluate``.
 """
 
 from service.activations import gelu, piecewise, smooth, softmax  # noqa: F401  (registration)
-from service.activations.evaluate import DTYPES, evaluate
+from service.activations.evaluate import DTYPES, Evaluation, default_outputs, evaluate
 from service.activations.params import Param
 from service.activations.registry import REGISTRY, Activation, get_activation
 
-__all__ = ["DTYPES", "REGISTRY", "Activation", "Param", "evaluate", "get_activation"]
+__all__ = [
+    "DTYPES",
+    "REGISTRY",
+    "Activation",
+    "Evaluation",
+    "Param",
+    "default_outputs",
+    "evaluate",
+    "get_activation",
+]

@@ -26,6 +26,12 @@ class Evaluation:
     arrays: dict[str, Array]
 
 
+def default_outputs(activation: Activation, *, grad_output: bool) -> list[str]:
+    """value, grad (elementwise functions) and vjp when an upstream gradient is given."""
+    names = ["value", "grad"] if activation.elementwise else ["value"]
+    return [*names, "vjp"] if grad_output else names
+
+
 def check_outputs(activation: Activation, outputs: Sequence[str]) -> list[str]:
     """The requested outputs, deduplicated in order; unknown ones are InvalidInput."""
     chosen = list(dict.fromkeys(outputs))

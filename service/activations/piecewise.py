@@ -100,7 +100,7 @@ def rrelu_prepare(x: Array, p: Params) -> Params:
         return p
     seed = p["seed"]
     if seed is None:  # drawn here so that it can be echoed and the sample reproduced
-        seed = int(np.random.default_rng().integers(2**63))
+        seed = int(np.random.default_rng().integers(2**53))  # exact in every JSON reader
     rng = np.random.default_rng(seed)
     sampled = p["lower"] + (p["upper"] - p["lower"]) * rng.random(x.shape, dtype=x.dtype)
     # torch samples a slope for x <= 0; positive inputs keep slope 1.
