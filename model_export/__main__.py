@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="channels of the first conv block (doubles per block); wider = heavier",
     )
     parser.add_argument(
+        "--hidden",
+        type=int,
+        default=128,
+        help="units of the hidden linear layer; 2048 makes the heavy variant the benchmark uses",
+    )
+    parser.add_argument(
         "--image-size",
         type=int,
         default=28,
@@ -57,8 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--epochs {args.epochs}: must be at least 1")
     if args.opset < MIN_OPSET:
         parser.error(f"--opset {args.opset}: must be >= {MIN_OPSET}")
-    if args.width < 1 or args.image_size < 4:
-        parser.error("--width must be >= 1 and --image-size >= 4")
+    if args.width < 1 or args.hidden < 1 or args.image_size < 4:
+        parser.error("--width and --hidden must be >= 1, --image-size >= 4")
     return args
 
 
@@ -94,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     input_shape = (1, int(height), int(width))
 
     seed_everything(args.seed)
-    model = ReluCNN(input_shape, len(dataset.class_names), args.activation, width=args.width)
+    model = ReluCNN(
+        input_shape, len(dataset.class_names), args.activation, width=args.width, hidden=args.hidden
+    )
     config = TrainConfig(
         epochs=args.epochs, seed=args.seed, dry_run_batches=3 if args.dry_run else 0
     )
