@@ -45,8 +45,10 @@ class MicroBatcher:
 
     Each submission is an array whose first axis counts items (images). A worker task takes what
     is waiting, up to ``max_batch_size`` items (a larger submission runs alone), and calls ``run``
-    once on the concatenation, in ``executor`` (or inline on the event loop when it is None), then
-    hands every caller its slice of the result, or the exception.
+    once on the concatenation, then hands every caller its slice of the result, or the exception.
+    A batch of at most ``inline_max_items`` items runs inline on the event loop (for work shorter
+    than a thread hop, the hop would cost more than it saves); larger ones run in ``executor``,
+    so that the loop keeps reading requests meanwhile (all of them inline when it is None).
 
     The worker waits up to ``max_batch_delay_ms`` for more work only when that pays: when the
     previous batch merged more requests than are waiting now (clients of a busy server come
@@ -65,6 +67,7 @@ class MicroBatcher:
         max_batch_delay_ms: float,
         max_queued: int,
         executor: Executor | None = None,
+        inline_max_items: int = 0,
         observer: BatchObserver | None = None,
     ) -> None:
         if max_batch_size < 1 or max_queued < 1 or max_batch_delay_ms < 0:
@@ -74,6 +77,7 @@ class MicroBatcher:
         self._delay_s = max_batch_delay_ms / 1000
         self.max_queued = max_queued
         self._executor = executor
+        self._inline_max_items = inline_max_items
         self._observer = observer
         self._queue: deque[_Entry] = deque()
         self._queued = 0
@@ -164,7 +168,7 @@ class MicroBatcher:
                 else np.concatenate([e.items for e in entries])
             )
             try:
-                if self._executor is None:
+                if self._executor is None or images <= self._inline_max_items:
                     output = self._run(batch)
                 else:
                     output = await loop.run_in_executor(self._executor, self._run, batch)
