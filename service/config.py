@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Log level of the service and uvicorn."""
 
+    @field_validator("overload_status", mode="before")
+    @classmethod
+    def _status_from_text(cls, value: object) -> object:
+        # Environment values are text, and a Literal of ints accepts no "503".
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        return value
+
     @field_validator("providers", mode="before")
     @classmethod
     def _split_providers(cls, value: object) -> object:
