@@ -83,6 +83,22 @@ def glu_vjp_truth(x: np.ndarray, g: np.ndarray, dim: int) -> np.ndarray:
         return np.concatenate([g * s, (g * (e / (1 + e) ** 2)) * a], axis=dim)
 
 
+def celu_grad_truth(x: np.ndarray, alpha: float) -> np.ndarray:
+    """celu' in long double (torch's float64 backward rounds its alpha coefficients to float32)."""
+    xl = x.astype(np.longdouble)
+    with np.errstate(all="ignore"):
+        return np.where(xl > 0, 1, np.exp(np.minimum(xl, 0) / np.longdouble(alpha)))
+
+
+def truth_for(name: str, output: str, x: np.ndarray, g: np.ndarray, p: dict) -> np.ndarray | None:
+    if (name, output) == ("glu", "vjp"):
+        return glu_vjp_truth(x, g, p["dim"])
+    if name == "celu" and output in ("grad", "vjp"):
+        d = celu_grad_truth(x, p["alpha"])
+        return d if output == "grad" else d * g.astype(np.longdouble)
+    return None
+
+
 def assert_contract(
     ours_out: np.ndarray,
     ref: np.ndarray,
@@ -91,6 +107,7 @@ def assert_contract(
     exact: bool,
     what: str,
     truth: np.ndarray | None = None,
+    elementwise: bool = True,
 ) -> None:
     """NaN in -> NaN out; torch's NaN at +-inf may be replaced by the limit; else bits or tolerance.
 
@@ -98,28 +115,28 @@ def assert_contract(
     """
     assert ours_out.dtype == x.dtype, f"{what}: dtype {ours_out.dtype} for {x.dtype} input"
     assert ours_out.shape == ref.shape, what
-    if ours_out.shape == x.shape:
-        assert np.isnan(ours_out[np.isnan(x)]).all(), f"{what}: NaN in must give NaN out"
-        keep = ~np.isnan(x)
-        o, r, xs = ours_out[keep], ref[keep], x[keep]
+    o, r = ours_out.ravel(), ref.ravel()
+    t = None if truth is None else truth.astype(np.float64).ravel()
+    if elementwise and ours_out.shape == x.shape:
+        xs = x.ravel()
+        assert np.isnan(o[np.isnan(xs)]).all(), f"{what}: NaN in must give NaN out"
         # Where torch's NaN comes from inf * 0 (at +-inf, or where x**3 overflows), ours is the limit.
-        deviation = np.isnan(r) & ~np.isnan(o)
+        deviation = np.isnan(r) & ~np.isnan(o) & ~np.isnan(xs)
         huge = np.abs(xs[deviation]) >= 1e12
         assert huge.all(), f"{what}: ours not NaN where torch is, x={xs[deviation]}"
         # torch's intermediate x * (1 + erf) overflows at float32's max; ours stays finite.
         overflow = np.isinf(r) & np.isfinite(xs) & np.isfinite(o)
         assert (np.abs(o[overflow]) > np.finfo(x.dtype).max / 4).all(), what
-        o, r = o[~(deviation | overflow)], r[~(deviation | overflow)]
-    else:
-        o, r = ours_out, ref
+        keep = ~(np.isnan(xs) | deviation | overflow)
+        o, r = o[keep], r[keep]
+        t = None if t is None else t[keep]
     if exact:
         np.testing.assert_array_equal(o, r, err_msg=what)
         return
     atol, rtol = TOLERANCE[x.dtype.type]
-    if truth is not None:
+    if t is not None:
         with np.errstate(all="ignore"):
             off = ~(np.abs(o - r) <= atol + rtol * np.abs(r)) & np.isfinite(r)
-        t = truth.astype(np.float64).reshape(o.shape)
         np.testing.assert_allclose(o[off], t[off], rtol=rtol, atol=atol, err_msg=what)
         o, r = o[~off], r[~off]
     np.testing.assert_allclose(o, r, rtol=rtol, atol=atol, err_msg=what)
@@ -140,6 +157,14 @@ def compare(name: str, x: np.ndarray, params: dict[str, Any], *, seed: int = 0) 
             expected = expected / float(np.float32(1 / 6)) * (1 / 6)
             exact = False
         what = f"{name}{params} {output} {x.dtype}"
-        truth = glu_vjp_truth(x, g, validated["dim"]) if (name, output) == ("glu", "vjp") else None
+        truth = truth_for(name, output, x, g, validated)
         exact = exact and output != "weight_grad"
-        assert_contract(mine[output], expected, x, exact=exact, what=what, truth=truth)
+        assert_contract(
+            mine[output],
+            expected,
+            x,
+            exact=exact,
+            what=what,
+            truth=truth,
+            elementwise=activation.elementwise,
+        )
