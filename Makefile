@@ -47,5 +47,9 @@ unit: $(VENV)/.dev  ## the test suite alone
 
 test: lint unit  ## everything CI runs: lint and the whole test suite
 
+# Needs wrk (apt-get install -y wrk) and two cores; ARGS="--quick", "--only heavy", "--soak 60".
+bench: $(VENV)/.dev  ## relu-serve vs the bare-ASGI ceiling and tutorial FastAPI (wrk, ~6 min)
+	$(PY) -m bench.serving $(ARGS)
+
 clean:  ## remove the virtualenv, models and caches
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,81 @@
+"""The ceiling: a bare ASGI app (no framework) answering /predict for JSON images like relu-serve.
+
+Run: BENCH_MODEL=m.onnx uvicorn --factory bench.ceiling_asgi:create_app --lifespan off
+It does the least a correct JSON endpoint can do (orjson in, normalise, one session.run,
+softmax and top-3, orjson out), so its req/s is the most a Python HTTP worker reaches here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import orjson
+
+from service.metadata import ModelMetadata
+
+TOP_K = 3
+
+
+def create_app() -> Any:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(
+        os.environ["BENCH_MODEL"], options, providers=["CPUExecutionProvider"]
+    )
+    meta = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
+    low, high = meta.input_range
+    shape = (-1, *meta.input_shape)
+    model = {"name": meta.name, "version": meta.version}
+    labels = meta.labels
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] != "POST":  # GET anything: ready
+            await _send(send, 200, b"{}")
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        try:
+            raw = np.asarray(orjson.loads(body)["inputs"], dtype=np.float32).reshape(shape)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            await _send(send, 422, orjson.dumps({"detail": str(exc)}))
+            return
+        x = ((raw - low) / (high - low) - meta.mean) / meta.std
+        logits = session.run(["logits"], {"input": x.astype(np.float32, copy=False)})[0]
+        z = logits.astype(np.float64)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        probabilities = z / z.sum(axis=1, keepdims=True)
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :TOP_K].tolist()
+        predictions = []
+        for row, indices in zip(probabilities.tolist(), order, strict=True):
+            ranked = [{"label": labels[i], "index": i, "probability": row[i]} for i in indices]
+            predictions.append(
+                {
+                    "label": labels[indices[0]],
+                    "index": indices[0],
+                    "confidence": row[indices[0]],
+                    "top_k": ranked,
+                }
+            )
+        await _send(send, 200, orjson.dumps({"model": model, "predictions": predictions}))
+
+    return app
+
+
+async def _send(send: Any, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
