@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 MODEL  ?= models/relu_cnn.onnx
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: help serve model test lint format unit bench clean
+.PHONY: help serve model test lint format unit bench docker-test clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -50,6 +50,16 @@ test: lint unit  ## everything CI runs: lint and the whole test suite
 # Needs wrk (apt-get install -y wrk) and two cores; ARGS="--quick", "--only heavy", "--soak 60".
 bench: $(VENV)/.dev  ## relu-serve vs the bare-ASGI ceiling and tutorial FastAPI (wrk, ~6 min)
 	$(PY) -m bench.serving $(ARGS)
+
+# Needs Docker with Compose v2. torch's CPU wheel comes from TORCH_INDEX_URL, or from
+# deploy/wheels/ when a torch wheel is there (offline builds; see deploy/wheels/README.md).
+docker-test:  ## build the image, compose up until healthy, smoke /predict (PNG) and /activate, down
+	docker compose build relu-serve
+	docker compose up --detach --wait --wait-timeout 120 relu-serve || \
+	  { docker compose logs relu-serve; docker compose down; exit 1; }
+	python3 deploy/smoke.py --url http://127.0.0.1:8000 || \
+	  { docker compose logs relu-serve; docker compose down; exit 1; }
+	docker compose down
 
 clean:  ## remove the virtualenv, models and caches
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -60,7 +60,9 @@ class Replica:
         self.port = free_port()
         self.log = log
         env = {
-            **os.environ,
+            **{
+                key: value for key, value in os.environ.items() if not key.startswith("RELU_SERVE_")
+            },
             "RELU_SERVE_MODEL_PATH": str(model),
             "RELU_SERVE_HOST": "127.0.0.1",
             "RELU_SERVE_PORT": str(self.port),
