@@ -20,7 +20,7 @@ class Ready(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"status": "ready", "model": "relu-cnn-digits", "version": "1.0.0"}]
+            "examples": [{"status": "ready", "model": "relu_cnn", "version": "1.0.0"}]
         }
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 EXAMPLE: dict[str, Any] = {
-    "name": "relu-cnn-digits",
+    "name": "relu_cnn",
     "version": "1.0.0",
     "labels": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
     "input_shape": [1, 8, 8],

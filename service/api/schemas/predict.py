@@ -75,7 +75,7 @@ class ModelRef(BaseModel):
 
 
 EXAMPLE_RESPONSE: dict[str, Any] = {
-    "model": {"name": "relu-cnn-digits", "version": "1.0.0"},
+    "model": {"name": "relu_cnn", "version": "1.0.0"},
     "predictions": [
         {
             "label": "0",
