@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
@@ -27,6 +27,10 @@ router = APIRouter(tags=["classifier"])
 JSON, MULTIPART, NPY = "application/json", "multipart/form-data", "application/x-npy"
 NPY_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
 _OPTIONS = tuple(PredictOptions.model_fields)
+#: Bodies up to this size are decoded on the event loop (see _off_loop).
+INLINE_DECODE_BYTES = 64 * 1024
+P = ParamSpec("P")
+T = TypeVar("T")
 
 REQUEST_BODY: dict[str, Any] = {
     "required": True,
@@ -110,13 +114,13 @@ async def predict(
     given = {key: value for key, value in query.items() if value is not None}
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == JSON:
-        batch, options = _from_json(await request.body(), given, classifier, settings)
+        body = await request.body()
+        batch, options = await _off_loop(len(body), _from_json, body, given, classifier, settings)
     elif media == MULTIPART:
         batch, options = await _from_files(request, given, classifier, settings)
     elif media == NPY:
-        batch, options = await run_in_threadpool(
-            _from_npy, await request.body(), given, classifier, settings
-        )
+        body = await request.body()
+        batch, options = await _off_loop(len(body), _from_npy, body, given, classifier, settings)
     else:
         raise UnsupportedMediaType(
             f"Content-Type {media or '(none)'!r} is not accepted; send {JSON}, {MULTIPART} "
@@ -124,6 +128,14 @@ async def predict(
         )
     logits = await run_in_threadpool(classifier.predict, batch)
     return OrjsonResponse(_response(classifier, logits, options))
+
+
+async def _off_loop(size: int, decode: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Decode small bodies on the event loop (a thread hop costs more than the work) and large
+    ones in the thread pool, so that a big body never stalls the other connections."""
+    if size <= INLINE_DECODE_BYTES:
+        return decode(*args, **kwargs)
+    return await run_in_threadpool(decode, *args, **kwargs)
 
 
 def _options(values: Mapping[str, Any], *, images: bool, num_classes: int) -> PredictOptions:
