@@ -43,11 +43,12 @@ ZERO = np.array(
 )
 BOUNDARY = "relu-serve-bench-boundary"  # the same in bench/wrk/predict_png.lua
 ACTIVATE_SIZES = {"1e3": 1_000, "1e5": 100_000, "1e6": 1_000_000}
-#: The heavier variant: measured in-process here, 1.4 ms per image at batch 1 and 0.35 ms at
-#: batch 64 (the 4 MB hidden layer is read once per run), so per-batch compute dominates and
-#: batching can pay. --width 256 alone is compute-bound (1.8 vs 1.4 ms: little to gain); the
-#: default model (30 us vs 13 us) is dominated by HTTP. Each run prints its "in-process" lines.
-HEAVY_WIDTH, HEAVY_HIDDEN = 128, 2048
+#: The heavier variant, picked by in-process ORT time per image at batch 1 vs 64 (measured here,
+#: same moment): width 64 + hidden 8192 (a 32 MB hidden layer, read once per run) 0.83 vs
+#: 0.13 ms, so per-batch cost dominates and batching can pay; width 128 + hidden 2048 0.69 vs
+#: 0.19 ms; --width 256 alone is compute-bound (1.8 vs 1.4 ms); the default model (19 vs 7 us)
+#: is dominated by HTTP. Each run prints its own "in-process" lines.
+HEAVY_WIDTH, HEAVY_HIDDEN = 64, 8192
 
 RELU_SERVE = [c.PYTHON, "-m", "service"]
 UVICORN = [c.PYTHON, "-m", "uvicorn", "--factory", "--workers", "1", "--no-access-log"]
