@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ OUTPUT_NAME = "logits"
 #: Our short provider names -> ONNX Runtime's.
 PROVIDERS = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 _SHORT = {full: short for short, full in PROVIDERS.items()}
+
+#: The C++ source location ORT puts before some messages ("/src/model.cc:256 Model::Model(...) ").
+_ORT_SOURCE = re.compile(r"^/\S+:\d+ .*?\)\s+")
 
 _OPT_LEVELS = {
     "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -254,4 +258,5 @@ def _session(data: bytes, path: Path, providers: Sequence[str], threads: int, le
         return ort.InferenceSession(data, sess_options=options, providers=chosen)
     except Exception as exc:  # ORT's pybind errors (InvalidProtobuf, Fail, ...) share no base
         reason = str(exc).split(" : ")[-1].strip() or type(exc).__name__
+        reason = _ORT_SOURCE.sub("", reason)
         raise ModelLoadError(f"{path}: not a loadable ONNX model ({reason})") from None

@@ -41,6 +41,7 @@ def tiny(
     metadata: ModelMetadata | None = META,
     input_name: str = "input",
     height: int = 4,
+    ir_version: int = 9,
 ) -> Path:
     """input (N, 1, H, 4) -> Flatten -> MatMul W (H*4 x 3) -> logits (N, 3)."""
     weights = np.arange(height * 4 * 3, dtype=np.float32).reshape(height * 4, 3) / 100
@@ -54,7 +55,9 @@ def tiny(
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
         initializer=[numpy_helper.from_array(weights, "W")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=ir_version
+    )
     for key, value in (metadata.to_props() if metadata else {}).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
@@ -93,6 +96,10 @@ def test_loads_metadata_and_reports_runtime(tmp_path: Path) -> None:
         (lambda p: tiny(p, metadata=None), "carries no relu-serve metadata"),
         (lambda p: tiny(p, input_name="pixels"), "expected one input 'input'"),
         (lambda p: tiny(p, height=5), "input shape [1, 5, 4] does not match"),
+        (
+            lambda p: tiny(p, ir_version=99),
+            "not a loadable ONNX model (Unsupported model IR version",
+        ),
     ],
 )
 def test_unservable_files_raise_one_message_naming_the_path(
