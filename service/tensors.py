@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import zipfile
 import zlib
 from collections.abc import Collection, Mapping
@@ -232,15 +233,43 @@ def load_npz(
     return arrays
 
 
+def _npy_parts(arr: np.ndarray[Any, np.dtype[Any]]) -> tuple[bytes, memoryview]:
+    """The .npy header and a view of the data (C order): joined, they are numpy.save's bytes."""
+    arr = np.asarray(arr, order="C")  # ascontiguousarray would turn 0-d into 1-d
+    header = io.BytesIO()
+    npy_format.write_array_header_1_0(header, npy_format.header_data_from_array_1_0(arr))
+    return header.getvalue(), arr.reshape(-1).view(np.uint8).data
+
+
 def dump_npy(arr: np.ndarray[Any, np.dtype[Any]]) -> bytes:
-    """The .npy bytes of one array (format 1.0 or 2.0, no pickle)."""
-    buffer = io.BytesIO()
-    np.save(buffer, arr, allow_pickle=False)
-    return buffer.getvalue()
+    """The .npy bytes of one array (format 1.0, no pickle), built with a single copy."""
+    return b"".join(_npy_parts(arr))
+
+
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_END = struct.Struct("<IHHHHIIH")
+_DOS_DATE_1980 = (0 << 9) | (1 << 5) | 1
 
 
 def dump_npz(arrays: Mapping[str, np.ndarray[Any, np.dtype[Any]]]) -> bytes:
-    """The uncompressed .npz bytes of named arrays (each member ``<name>.npy``)."""
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    return buffer.getvalue()
+    """The uncompressed .npz bytes of named arrays (members ``<name>.npy``), as numpy.savez
+    writes them, built with one CRC pass and a single copy (numpy.savez takes ~3x longer)."""
+    parts: list[bytes | memoryview] = []
+    central: list[bytes] = []
+    offset = 0
+    for name, array in arrays.items():
+        header, data = _npy_parts(array)
+        size = len(header) + data.nbytes
+        if size >= 2**32 - 1 or offset >= 2**32 - 1:
+            raise TooLarge(f"{name} is too large for an .npz answer; ask for one output (.npy)")
+        crc = zlib.crc32(data, zlib.crc32(header))
+        filename = f"{name}.npy".encode()
+        fields = (0, 0, 0, _DOS_DATE_1980, crc, size, size, len(filename))
+        local = _LOCAL.pack(0x04034B50, 20, *fields, 0) + filename
+        central.append(_CENTRAL.pack(0x02014B50, 20, 20, *fields, 0, 0, 0, 0, 0, offset) + filename)
+        parts += [local, header, data]
+        offset += len(local) + size
+    directory = b"".join(central)
+    end = _END.pack(0x06054B50, 0, 0, len(central), len(central), len(directory), offset, 0)
+    return b"".join([*parts, directory, end])

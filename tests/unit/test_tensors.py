@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import io
+import zipfile
 
 import numpy as np
 import pytest
 
 from service.errors import InvalidInput, TooLarge
-from service.tensors import array_from_json, dump_npy, dump_npz, load_npy, parse_json
+from service.tensors import (
+    array_from_json,
+    dump_npy,
+    dump_npz,
+    load_npy,
+    load_npz,
+    parse_json,
+)
 
 F32 = [np.dtype(np.float32), np.dtype(np.float64)]
 
@@ -98,7 +106,9 @@ def test_npy_round_trip(dtype, order):
 
 def test_npy_empty_and_scalar():
     assert load(dump_npy(np.zeros((0, 3), np.float32))).shape == (0, 3)
-    assert load(dump_npy(np.float64(2.0))) == 2.0
+    scalar = load(dump_npy(np.float64(2.0)))
+    assert scalar.shape == ()
+    assert scalar == 2.0
 
 
 def test_npy_header_v2_is_read():
@@ -142,7 +152,29 @@ def test_npy_element_limit_is_checked_from_the_header():
 
 
 def test_npz_holds_named_arrays():
-    value, grad = np.arange(3.0), np.ones((2, 2), np.float32)
-    with np.load(io.BytesIO(dump_npz({"value": value, "grad": grad}))) as npz:
-        assert sorted(npz.files) == ["grad", "value"]
+    value, grad = np.arange(3.0), np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3))
+    body = dump_npz(
+        {"value": value, "grad": grad, "scalar": np.float32(1), "empty": np.ones((0, 2))}
+    )
+    assert zipfile.ZipFile(io.BytesIO(body)).testzip() is None  # every CRC is right
+    with np.load(io.BytesIO(body)) as npz:
+        assert npz.files == ["value", "grad", "scalar", "empty"]
+        np.testing.assert_array_equal(npz["value"], value)
         np.testing.assert_array_equal(npz["grad"], grad)
+        assert npz["scalar"].shape == ()
+        assert npz["empty"].shape == (0, 2)
+
+
+def test_npz_bodies_are_read_back():
+    body = dump_npz({"x": np.ones(3, np.float32), "grad_output": np.zeros(3)})
+    arrays = load_npz(body, max_elements=10, allowed_dtypes=F32, names=("x", "grad_output"))
+    assert arrays["x"].dtype == np.float32
+    assert arrays["grad_output"].dtype == np.float64
+
+
+def test_npz_member_over_the_limit_is_too_large_unread():
+    with pytest.raises(TooLarge, match=r"^x has 1000 elements; the limit is 10 elements per"):
+        load_npz(dump_npz({"x": np.ones(1000)}), max_elements=10, allowed_dtypes=F32, names="x")
+    body = dump_npz({"x": np.ones(10_000)})
+    with pytest.raises(TooLarge, match=r"^x in the \.npz body is 80128 bytes; the limit is 10 "):
+        load_npz(body, max_elements=10, allowed_dtypes=F32, names=("x",))

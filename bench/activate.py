@@ -1,0 +1,210 @@
+"""Bench /activate: in-process, HTTP .npy, HTTP JSON and the tutorial baseline; one run, one table.
+
+Run: .venv/bin/python -m bench.activate      (about a minute; starts and stops its own servers)
+
+For 1e3, 1e5 and 1e6 float32 elements and relu, gelu (exact) and sigmoid, value + grad:
+- in-process: service.activations.evaluate on a numpy array;
+- copies: two memcpy of the payload (request bytes in, response bytes out), the floor of any wire;
+- .npy / JSON: a round trip to relu-serve (client sends prepared bytes, reads the whole answer);
+- baseline: bench/baseline_activate.py, FastAPI with {"x": list[float]} through pydantic and a
+  pydantic response model, measured the same way.
+Both servers run under uvicorn on 127.0.0.1 with the same glibc malloc settings (MALLOC_ENV).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from bench._common import MALLOC_ENV, PYTHON, ROOT, free_port, serve
+from service.activations import evaluate, get_activation
+from service.tensors import dump_npy
+
+SIZES = (1_000, 100_000, 1_000_000)
+FUNCTIONS = ("relu", "gelu", "sigmoid")
+NPY, NPZ, JSON = "application/x-npy", "application/x-npz", "application/json"
+
+
+async def raw_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The transport floor: a bare ASGI app that reads the body and answers twice its bytes
+    (the size of a value + grad answer). Run with uvicorn bench.activate:raw_echo."""
+    if scope["type"] != "http":
+        return
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(chunks) * 2
+    headers = [
+        (b"content-type", b"application/octet-stream"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection; post() returns (status, body)."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def post(self, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            try:
+                self.conn.request("POST", path, body, {"Content-Type": content_type})
+                response = self.conn.getresponse()
+                return response.status, response.read()
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                self.conn.close()  # the server closed an idle keep-alive connection: reconnect
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def timed(call: Callable[[], object], repeats: int) -> float:
+    """Median seconds of ``repeats`` calls after one warm-up call."""
+    call()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def repeats_for(n: int, slow: bool = False) -> int:
+    return {1_000: 30, 100_000: 10}.get(n, 5) // (3 if slow else 1) or 1
+
+
+def model_path(tmp: Path) -> Path:
+    """The exported model relu-serve loads at start-up (a --dry-run export is enough here)."""
+    existing = ROOT / "models" / "relu_cnn.onnx"
+    if existing.exists():
+        return existing
+    out = tmp / "relu_cnn.onnx"
+    subprocess.run(
+        [PYTHON, "-m", "model_export", "--dry-run", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return out
+
+
+def measure(ours: Client, base: Client, raw: Client, function: str, n: int) -> dict[str, float]:
+    x = (np.random.default_rng(n).standard_normal(n) * 3).astype(np.float32)
+    activation = get_activation(function)
+    params = activation.validate({})
+    npy_body = dump_npy(x)
+    json_body = orjson.dumps({"function": function, "x": x}, option=orjson.OPT_SERIALIZE_NUMPY)
+    base_body = orjson.dumps({"x": x}, option=orjson.OPT_SERIALIZE_NUMPY)
+    npy_path = f"/activate?function={function}&outputs=value,grad"
+
+    status, answer = ours.post(npy_path, npy_body, NPY)
+    assert status == 200, answer[:300]
+    with np.load(io.BytesIO(answer)) as out:
+        want = evaluate(activation, x, params, ["value", "grad"]).arrays
+        np.testing.assert_array_equal(out["value"], want["value"])
+    status, base_answer = base.post(f"/activate/{function}", base_body, JSON)
+    assert status == 200, base_answer[:300]
+
+    src_in, src_out = np.frombuffer(npy_body, np.uint8), np.frombuffer(answer, np.uint8)
+    dst_in, dst_out = np.empty_like(src_in), np.empty_like(src_out)
+    reps = repeats_for(n)
+    return {
+        "in-process": timed(lambda: evaluate(activation, x, params, ["value", "grad"]), reps),
+        "copies": timed(lambda: (np.copyto(dst_in, src_in), np.copyto(dst_out, src_out)), reps),
+        "raw bytes": timed(lambda: raw.post("/", npy_body, NPY), reps),
+        ".npy": timed(lambda: ours.post(npy_path, npy_body, NPY), reps),
+        "JSON": timed(lambda: ours.post("/activate", json_body, JSON), reps),
+        "baseline": timed(
+            lambda: base.post(f"/activate/{function}", base_body, JSON), repeats_for(n, slow=True)
+        ),
+    }
+
+
+def report(rows: list[tuple[str, int, dict[str, float]]]) -> int:
+    columns = ("in-process", "copies", "raw bytes", ".npy", "JSON", "baseline")
+    print(f"{'function':<9}{'elements':>10}" + "".join(f"{c + ' ms':>15}" for c in columns)
+          + f"{'base/.npy':>11}{'base/JSON':>11}")  # fmt: skip
+    for function, n, t in rows:
+        cells = "".join(f"{t[c] * 1e3:>15.3f}" for c in columns)
+        print(f"{function:<9}{n:>10}{cells}{t['baseline'] / t['.npy']:>10.1f}x"
+              f"{t['baseline'] / t['JSON']:>10.1f}x")  # fmt: skip
+    print("\nTargets at 1e6 elements (value + grad):")
+    failures = 0
+    for function, n, t in rows:
+        if n != 1_000_000:
+            continue
+        floor = t["in-process"] + t["copies"]
+        checks = [
+            (f".npy round trip {t['.npy'] * 1e3:.1f} ms <= 3 x (in-process + copies) = "
+             f"{3 * floor * 1e3:.1f} ms", t[".npy"] <= 3 * floor),
+            (f".npy {t['baseline'] / t['.npy']:.0f}x faster than the baseline (>= 50x)",
+             t["baseline"] >= 50 * t[".npy"]),
+            (f"JSON {t['baseline'] / t['JSON']:.1f}x faster than the baseline (>= 2.5x)",
+             t["baseline"] >= 2.5 * t["JSON"]),
+        ]  # fmt: skip
+        for text, ok in checks:
+            failures += not ok
+            print(f"  {'PASS' if ok else 'FAIL'}  {function}: {text}")
+    return failures
+
+
+def main() -> int:
+    if any(os.environ.get(key) != value for key, value in MALLOC_ENV.items()):
+        # The in-process figures get the servers' malloc settings too: re-run under them.
+        os.execve(sys.executable, [sys.executable, "-m", "bench.activate", *sys.argv[1:]],
+                  {**os.environ, **MALLOC_ENV})  # fmt: skip
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-activate-") as tmp_name:
+        tmp = Path(tmp_name)
+        port, base_port, raw_port = free_port(), free_port(), free_port()
+        ours_env = {
+            "RELU_SERVE_MODEL_PATH": str(model_path(tmp)),
+            "RELU_SERVE_PORT": str(port),
+            "RELU_SERVE_LOG_LEVEL": "warning",
+        }
+        base_argv = [PYTHON, "-m", "uvicorn", "bench.baseline_activate:app", "--host",
+                     "127.0.0.1", "--port", str(base_port), "--log-level", "warning"]  # fmt: skip
+        raw_argv = [PYTHON, "-m", "uvicorn", "bench.activate:raw_echo", "--host", "127.0.0.1",
+                    "--port", str(raw_port), "--log-level", "warning", "--lifespan", "off"]  # fmt: skip
+        with (
+            serve("relu-serve", [PYTHON, "-m", "service"], env=ours_env, port=port,
+                  ready_path="/readyz", log_dir=tmp, ready_timeout_s=120) as ours,
+            serve("baseline", base_argv, env={}, port=base_port, ready_path="/docs",
+                  log_dir=tmp, ready_timeout_s=60) as base,
+            serve("raw", raw_argv, env={}, port=raw_port, ready_path="/", log_dir=tmp,
+                  ready_timeout_s=60) as raw,
+        ):  # fmt: skip
+            print(f"relu-serve :{ours.port} and baseline :{base.port}, malloc env {MALLOC_ENV}\n")
+            clients = Client(ours.port), Client(base.port), Client(raw.port)
+            rows = [
+                (function, n, measure(*clients, function, n))
+                for n in args.sizes
+                for function in FUNCTIONS
+            ]
+    return 1 if report(rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
