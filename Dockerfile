@@ -19,7 +19,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY pyproject.toml constraints.txt ./
-COPY deploy/requirements.py deploy/
+COPY deploy/requirements.py deploy/slim_venv.py deploy/
 # Optional local wheels (deploy/wheels/README.md): pip prefers them over the indexes.
 COPY deploy/wheels/ /wheels/
 
@@ -40,7 +40,8 @@ COPY model_export/ model_export/
 RUN /opt/export/bin/pip install --no-deps -c constraints.txt . \
  && /opt/export/bin/python -m model_export --out /models/relu_cnn.onnx
 
-# ---- venv: the serving virtualenv, project installed from its wheel without extras
+# ---- venv: the serving virtualenv, project installed from its wheel without extras, then
+# trimmed (deploy/slim_venv.py: test suites, ORT tooling, SciPy beyond what service/ imports)
 FROM base AS venv
 ARG ORT_REQUIREMENT=onnxruntime
 RUN python deploy/requirements.py --swap "onnxruntime=${ORT_REQUIREMENT}" >/tmp/serve.txt \
@@ -51,8 +52,8 @@ COPY service/ service/
 COPY model_export/ model_export/
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /dist . \
  && /opt/venv/bin/pip install --no-deps /dist/relu_serve-*.whl \
- && /opt/venv/bin/pip uninstall --yes pip setuptools \
- && find /opt/venv -depth -type d -name tests -path '*/site-packages/*/tests' -exec rm -rf {} +
+ && /opt/venv/bin/python deploy/slim_venv.py service/ \
+ && /opt/venv/bin/pip uninstall --yes pip setuptools
 
 # ---- runtime
 FROM python:3.11-slim-bookworm AS runtime

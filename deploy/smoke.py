@@ -101,6 +101,12 @@ def activate(base: str) -> None:
     print(f"activate: relu value {body['value']} grad {body['grad']}")
     if body["value"] != [0.0, 0.0, 2.5] or body["grad"] != [0.0, 0.0, 1.0]:
         sys.exit(f"smoke: relu of [-1.5, 0, 2.5] gave {body}")
+    # exact GELU goes through scipy.special: proves the trimmed SciPy still serves it
+    request = {"function": "gelu", "x": [1.0], "dtype": "float64"}
+    status, body = call(f"{base}/activate", json.dumps(request).encode(), "application/json")
+    if status != 200 or abs(body["value"][0] - 0.8413447460685429) > 1e-12:
+        sys.exit(f"smoke: POST /activate gelu(1.0) -> {status} {body}")
+    print(f"activate: gelu(1.0) = {body['value'][0]}")
 
 
 def main() -> None:
