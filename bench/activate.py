@@ -8,7 +8,10 @@ For 1e3, 1e5 and 1e6 float32 elements and relu, gelu (exact) and sigmoid, value 
 - .npy / JSON: a round trip to relu-serve (client sends prepared bytes, reads the whole answer);
 - baseline: bench/baseline_activate.py, FastAPI with {"x": list[float]} through pydantic and a
   pydantic response model, measured the same way.
-Both servers run under uvicorn on 127.0.0.1 with the same glibc malloc settings (MALLOC_ENV).
+- raw bytes: a bare ASGI app that reads the .npy body and answers as many bytes as value + grad,
+  the transport floor.
+Every figure is the best of several runs. All servers run under uvicorn on 127.0.0.1 (pinned to
+core 0) with the same glibc malloc settings (MALLOC_ENV), which the bench process uses too.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import argparse
 import http.client
 import io
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,14 +80,15 @@ class Client:
 
 
 def timed(call: Callable[[], object], repeats: int) -> float:
-    """Median seconds of ``repeats`` calls after one warm-up call."""
+    """Best of ``repeats`` calls after one warm-up call, in seconds: on a machine shared with
+    other work the minimum is the steadiest estimate of what the code itself costs."""
     call()
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
         call()
         samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return min(samples)
 
 
 def repeats_for(n: int, slow: bool = False) -> int:

@@ -34,13 +34,26 @@ def parse_json(body: bytes) -> Any:
         ) from None
 
 
+def json_may_hold_booleans(body: bytes) -> bool:
+    """False when the JSON text has no true/false token anywhere (a fast byte search)."""
+    return b"true" in body or b"false" in body
+
+
 def array_from_json(
-    obj: Any, *, dtype: np.dtype[Any] | type[np.floating[Any]], max_elements: int, name: str = "x"
+    obj: Any,
+    *,
+    dtype: np.dtype[Any] | type[np.floating[Any]],
+    max_elements: int,
+    name: str = "x",
+    may_hold_booleans: bool = True,
 ) -> np.ndarray[Any, np.dtype[Any]]:
     """A number or nested lists of numbers (rank 0..8) as an array of the floating ``dtype``.
 
     Ragged lists, strings, nulls, booleans and objects are InvalidInput naming where they are;
     a value outside the dtype's range is InvalidInput too; more than ``max_elements`` is TooLarge.
+    numpy silently turns booleans mixed with numbers into 1.0 and 0.0, so every leaf's type is
+    checked (~12 ms per million) unless ``may_hold_booleans`` is False: pass
+    ``json_may_hold_booleans(body)`` to skip that check for bodies without true/false.
     """
     target = np.dtype(dtype)
     shape = _presumed_shape(obj)
@@ -63,7 +76,7 @@ def array_from_json(
         if problem:
             raise InvalidInput(problem)
         arr = np.array(obj, dtype=np.float64)  # integers beyond int64 but within float range
-    if _leaf_types(obj, arr.ndim) - _NUMBER_TYPES:  # booleans promote silently to numbers
+    if may_hold_booleans and _leaf_types(obj, arr.ndim) - _NUMBER_TYPES:
         raise InvalidInput(_first_problem(obj, shape, name) or f"{name} must hold numbers only")
     with np.errstate(over="ignore"):
         out = arr.astype(target, copy=False)

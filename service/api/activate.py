@@ -175,10 +175,15 @@ def _from_json(body: bytes, limit: int) -> bytes:
     dtype = _dtype(document.get("dtype", "float32"))
     raw_g = document.get("grad_output")
     outputs = _outputs(document.get("outputs"), activation, grad_output=raw_g is not None)
-    x = tensors.array_from_json(document["x"], dtype=dtype, max_elements=limit, name="x")
+    booleans = tensors.json_may_hold_booleans(body)
+    x = tensors.array_from_json(
+        document["x"], dtype=dtype, max_elements=limit, name="x", may_hold_booleans=booleans
+    )
     g = None
     if raw_g is not None:
-        g = tensors.array_from_json(raw_g, dtype=dtype, max_elements=limit, name="grad_output")
+        g = tensors.array_from_json(
+            raw_g, dtype=dtype, max_elements=limit, name="grad_output", may_hold_booleans=booleans
+        )
     result = evaluate(activation, x, validated, outputs, g)
     payload = {
         "function": document["function"],

@@ -13,6 +13,7 @@ from service.tensors import (
     array_from_json,
     dump_npy,
     dump_npz,
+    json_may_hold_booleans,
     load_npy,
     load_npz,
     parse_json,
@@ -178,3 +179,12 @@ def test_npz_member_over_the_limit_is_too_large_unread():
     body = dump_npz({"x": np.ones(10_000)})
     with pytest.raises(TooLarge, match=r"^x in the \.npz body is 80128 bytes; the limit is 10 "):
         load_npz(body, max_elements=10, allowed_dtypes=F32, names=("x",))
+
+
+def test_boolean_check_may_be_skipped_for_bodies_without_booleans():
+    body = b'{"x": [1.0, 2]}'
+    assert not json_may_hold_booleans(body)
+    assert json_may_hold_booleans(b'{"x": [1.0, true]}')
+    obj = parse_json(body)["x"]
+    out = array_from_json(obj, dtype=np.float32, max_elements=10, may_hold_booleans=False)
+    np.testing.assert_array_equal(out, [1.0, 2.0])
