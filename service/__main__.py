@@ -29,6 +29,7 @@ def main() -> int:
         "port": settings.port,
         "log_level": settings.log_level,
         "server_header": False,
+        "access_log": settings.access_log,
         "timeout_graceful_shutdown": settings.graceful_shutdown_s,
     }
     # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with the

@@ -14,8 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from service import __version__
 from service.api import activate, errors, health, model_info, predict
 from service.api.body_limit import BodyLimit
+from service.api.fastlane import PredictFastLane
 from service.api.responses import OrjsonResponse
 from service.config import Settings
+from service.inference import Inference
 from service.lifecycle import Lifecycle
 from service.model import Classifier, warmup_sizes
 
@@ -44,6 +46,9 @@ def create_app(
         if loaded is None:
             loaded = await run_in_threadpool(Classifier.from_settings, settings)
         app.state.classifier = loaded
+        inference = Inference(loaded, settings)
+        inference.start()
+        app.state.inference = inference
         warming = asyncio.create_task(_warm_up(app, loaded, warmup_sizes(settings.max_images)))
         undo_sigterm = app.state.lifecycle.install(settings.shutdown_drain_s)
         try:
@@ -51,6 +56,8 @@ def create_app(
         finally:
             undo_sigterm()
             warming.cancel()
+            app.state.inference = None
+            await inference.stop()
 
     app = FastAPIOffline(
         title="relu-serve",
@@ -61,6 +68,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.classifier = None
+    app.state.inference = None
     app.state.not_ready_reason = "the application has not started"
     app.state.lifecycle = Lifecycle()
     errors.install(app)
@@ -69,6 +77,7 @@ def create_app(
     app.include_router(predict.router)
     app.include_router(activate.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(PredictFastLane, state=app.state)  # outermost: see its docstring
     return app
 
 

@@ -125,7 +125,7 @@ class MicroBatcher:
             return await asyncio.wait_for(entry.future, timeout_s)
         except TimeoutError:
             raise DeadlineExceeded(
-                f"the request waited more than {(timeout_s or 0) * 1000:.0f} ms (request_timeout_ms) and was dropped"
+                f"the request waited more than {(timeout_s or 0) * 1000:g} ms (request_timeout_ms) and was dropped"
             ) from None
 
     def _take(self, entries: list[_Entry], images: int) -> int:

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     load balancer stops routing here before connections are refused; 0 for a plain run, a few
     seconds behind Kubernetes Services."""
 
+    access_log: bool = False
+    """Log one line per request (uvicorn's access log). Off by default: at ~10k requests/s the
+    logging costs more than the model; put request logs on the proxy in front instead."""
+
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Log level of the service and uvicorn."""
 

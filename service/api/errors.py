@@ -49,12 +49,17 @@ def error_response(
     return OrjsonResponse({"detail": detail}, status_code=status, headers=dict(headers or {}))
 
 
+def describe(exc: ServiceError, overload_status: int) -> tuple[int, str, dict[str, str]]:
+    """Status, detail and headers for a domain error: the one mapping every transport uses."""
+    if isinstance(exc, Overloaded):  # 503 or 429, as the operator chose; both say when to retry
+        return overload_status, exc.message, {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    return status_for(exc), exc.message, {}
+
+
 async def _service_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, ServiceError)
-    headers = None
-    if isinstance(exc, Overloaded):
-        headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
-    return error_response(status_for(exc), exc.message, headers)
+    status, detail, headers = describe(exc, request.app.state.settings.overload_status)
+    return error_response(status, detail, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> OrjsonResponse:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import onnxruntime as ort
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service.api.deps import LoadedClassifierDep
 from service.api.schemas.health import ErrorDetail
-from service.api.schemas.model import ModelInfo, Normalization, RuntimeInfo
+from service.api.schemas.model import BatchingInfo, ModelInfo, Normalization, RuntimeInfo
+from service.config import Settings
+from service.inference import Inference
 
 router = APIRouter(tags=["model"])
 
@@ -17,10 +19,10 @@ router = APIRouter(tags=["model"])
     response_model=ModelInfo,
     responses={503: {"model": ErrorDetail, "description": "the model is not loaded yet"}},
 )
-async def model_info(classifier: LoadedClassifierDep) -> ModelInfo:
+async def model_info(classifier: LoadedClassifierDep, request: Request) -> ModelInfo:
     """The model's name, version, labels, input contract (shape, raw value range,
     normalisation), test accuracy, opset, file SHA-256, and the execution providers requested
-    and actually active with the thread settings."""
+    and actually active with the thread settings, and what dynamic batching has done."""
     meta, runtime = classifier.metadata, classifier.runtime
     return ModelInfo(
         name=meta.name,
@@ -46,4 +48,26 @@ async def model_info(classifier: LoadedClassifierDep) -> ModelInfo:
             inter_op_threads=runtime.inter_op_threads,
             graph_optimization_level=runtime.graph_optimization_level,
         ),
+        batching=_batching(request.app.state.settings, request.app.state.inference),
+    )
+
+
+def _batching(settings: Settings, inference: Inference | None) -> BatchingInfo | None:
+    if inference is None:
+        return None
+    batcher = inference.batcher
+    stats = batcher.stats if batcher is not None else None
+    return BatchingInfo(
+        enabled=batcher is not None,
+        max_batch_size=settings.max_batch_size,
+        max_batch_delay_ms=settings.max_batch_delay_ms,
+        max_queue_images=settings.max_queue_images,
+        queued_images=batcher.queued if batcher is not None else 0,
+        batches=stats.batches if stats else 0,
+        requests=stats.requests if stats else 0,
+        images=stats.images if stats else 0,
+        mean_batch_images=stats.images / stats.batches if stats and stats.batches else 0.0,
+        max_batch_images=stats.max_batch_images if stats else 0,
+        last_batch_images=stats.last_batch_images if stats else 0,
+        last_queue_delay_ms=stats.last_queue_delay_ms if stats else 0.0,
     )

@@ -13,13 +13,14 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from service import tensors
-from service.api.deps import ClassifierDep, SettingsDep
+from service.api.deps import InferenceDep, SettingsDep
 from service.api.responses import OrjsonResponse
 from service.api.schemas.health import ErrorDetail
 from service.api.schemas.predict import ZERO, PredictOptions, PredictRequest, PredictResponse
 from service.config import Settings
 from service.errors import InvalidInput, TooLarge, UnsupportedMediaType
 from service.imaging import image_to_input
+from service.inference import Inference
 from service.model import Classifier, check_top_k, softmax, top_k
 
 router = APIRouter(tags=["classifier"])
@@ -27,6 +28,10 @@ router = APIRouter(tags=["classifier"])
 JSON, MULTIPART, NPY = "application/json", "multipart/form-data", "application/x-npy"
 NPY_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
 _OPTIONS = tuple(PredictOptions.model_fields)
+#: The options /predict takes as query parameters (the fast lane reads the same ones).
+QUERY_OPTIONS = frozenset(
+    {"top_k", "return_probabilities", "return_logits", "normalized", "invert"}
+)
 #: Bodies up to this size are decoded on the event loop (see _off_loop).
 INLINE_DECODE_BYTES = 64 * 1024
 P = ParamSpec("P")
@@ -92,7 +97,7 @@ REQUEST_BODY: dict[str, Any] = {
 )
 async def predict(
     request: Request,
-    classifier: ClassifierDep,
+    inference: InferenceDep,
     settings: SettingsDep,
     top_k: Annotated[int | None, Query(description="classes listed per image (default 3)")] = None,
     return_probabilities: Annotated[bool | None, Query()] = None,
@@ -112,22 +117,37 @@ async def predict(
         "invert": invert,
     }
     given = {key: value for key, value in query.items() if value is not None}
+    classifier = inference.classifier
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media == JSON:
-        body = await request.body()
-        batch, options = await _off_loop(len(body), _from_json, body, given, classifier, settings)
-    elif media == MULTIPART:
-        batch, options = await _from_files(request, given, classifier, settings)
-    elif media == NPY:
-        body = await request.body()
-        batch, options = await _off_loop(len(body), _from_npy, body, given, classifier, settings)
-    else:
-        raise UnsupportedMediaType(
-            f"Content-Type {media or '(none)'!r} is not accepted; send {JSON}, {MULTIPART} "
-            f"(image files) or {NPY}"
+    if media == JSON:  # JSON and .npy normally arrive through the fast lane; same code
+        return OrjsonResponse(
+            await classify(inference, settings, JSON, await request.body(), given)
         )
-    logits = await run_in_threadpool(classifier.predict, batch)
-    return OrjsonResponse(_response(classifier, logits, options))
+    if media == NPY:
+        return OrjsonResponse(await classify(inference, settings, NPY, await request.body(), given))
+    if media == MULTIPART:
+        batch, options = await _from_files(request, given, classifier, settings)
+        logits = await inference.logits(batch)
+        return OrjsonResponse(_response(classifier, logits, options))
+    raise UnsupportedMediaType(
+        f"Content-Type {media or '(none)'!r} is not accepted; send {JSON}, {MULTIPART} "
+        f"(image files) or {NPY}"
+    )
+
+
+async def classify(
+    inference: Inference, settings: Settings, media: str, body: bytes, query: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The whole of /predict for an array body (JSON or .npy): decode, check, run, answer.
+
+    Shared by the route above and by the ASGI fast lane (service/api/fastlane.py), which
+    serves the same bodies without the framework's per-request machinery.
+    """
+    classifier = inference.classifier
+    decode = _from_json if media == JSON else _from_npy
+    batch, options = await _off_loop(len(body), decode, body, dict(query), classifier, settings)
+    logits = await inference.logits(batch)
+    return _response(classifier, logits, options)
 
 
 async def _off_loop(size: int, decode: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -30,6 +30,20 @@ EXAMPLE: dict[str, Any] = {
         "inter_op_threads": 1,
         "graph_optimization_level": "all",
     },
+    "batching": {
+        "enabled": True,
+        "max_batch_size": 64,
+        "max_batch_delay_ms": 2.0,
+        "max_queue_images": 4096,
+        "queued_images": 0,
+        "batches": 1520,
+        "requests": 9731,
+        "images": 9731,
+        "mean_batch_images": 6.4,
+        "max_batch_images": 64,
+        "last_batch_images": 12,
+        "last_queue_delay_ms": 0.41,
+    },
 }
 
 
@@ -49,6 +63,25 @@ class RuntimeInfo(BaseModel):
     intra_op_threads: int
     inter_op_threads: int
     graph_optimization_level: str
+
+
+class BatchingInfo(BaseModel):
+    """Dynamic batching of /predict: its settings and what it has done since start-up."""
+
+    enabled: bool
+    max_batch_size: int
+    max_batch_delay_ms: float
+    max_queue_images: int
+    queued_images: int = Field(description="images waiting for a batch now")
+    batches: int = Field(description="ONNX Runtime runs made by the batcher")
+    requests: int = Field(description="requests those runs served")
+    images: int
+    mean_batch_images: float
+    max_batch_images: int
+    last_batch_images: int
+    last_queue_delay_ms: float = Field(
+        description="how long the last batch's oldest request waited"
+    )
 
 
 class ModelInfo(BaseModel):
@@ -72,3 +105,4 @@ class ModelInfo(BaseModel):
     sha256: str = Field(description="SHA-256 of the ONNX file as loaded")
     file_bytes: int
     runtime: RuntimeInfo
+    batching: BatchingInfo | None = Field(None, description="absent until the model is loaded")
