@@ -168,6 +168,8 @@ def report(rows: list[tuple[str, int, dict[str, float]]]) -> int:
         for text, ok in checks:
             failures += not ok
             print(f"  {'PASS' if ok else 'FAIL'}  {function}: {text}")
+        print(f"  info  {function}: .npy {t['.npy'] * 1e3:.1f} ms = raw-bytes floor "
+              f"{t['raw bytes'] * 1e3:.1f} ms + {(t['.npy'] - t['raw bytes']) * 1e3:.1f} ms")  # fmt: skip
     return failures
 
 
