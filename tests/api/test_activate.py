@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.activations import REGISTRY, evaluate, get_activation
+from service.api.schemas.activate import ActivateResponse, ActivationList
 from service.app import create_app
 from service.config import Settings
 
@@ -54,6 +55,7 @@ def test_json_value_and_grad_keep_shape_and_match_the_domain(client):
     assert data["shape"] == [2, 3]
     assert data["dtype"] == "float32"
     assert set(data) == {"function", "params", "shape", "dtype", "value", "grad"}
+    ActivateResponse.model_validate(data)
     want = expected("leaky_relu", np.array(x, np.float32), ["value", "grad"], negative_slope=0.1)
     for output in ("value", "grad"):
         np.testing.assert_array_equal(np.array(data[output], np.float32), want[output])
@@ -170,6 +172,7 @@ def test_npz_body_carries_grad_output(client):
 
 def test_get_activations_lists_everything(client):
     data = client.get("/activations").json()
+    ActivationList.model_validate(data)  # the documented schema is the served one
     names = {entry["name"] for entry in data["activations"]}
     assert names == {a.name for a in REGISTRY.values()}
     assert "swish" not in names
