@@ -3,6 +3,8 @@
 Run: BENCH_MODEL=m.onnx uvicorn --factory bench.ceiling_asgi:create_app --lifespan off
 It does the least a correct JSON endpoint can do (orjson in, normalise, one session.run,
 softmax and top-3, orjson out), so its req/s is the most a Python HTTP worker reaches here.
+POST /echo answers the body twice (as /activate answers value and grad): the transport floor
+for big binary payloads.
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ def create_app() -> Any:
         if scope["method"] != "POST":  # GET anything: ready
             await _send(send, 200, b"{}")
             return
-        body = b""
+        chunks = []
         more = True
         while more:
             message = await receive()
-            body += message.get("body", b"")
+            chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if scope["path"] == "/echo":
+            await _send(send, 200, body + body, b"application/octet-stream")
+            return
         try:
             raw = np.asarray(orjson.loads(body)["inputs"], dtype=np.float32).reshape(shape)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -70,12 +76,8 @@ def create_app() -> Any:
     return app
 
 
-async def _send(send: Any, status: int, body: bytes) -> None:
+async def _send(send: Any, status: int, body: bytes, media: bytes = b"application/json") -> None:
     await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json")],
-        }
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", media)]}
     )
     await send({"type": "http.response.body", "body": body})

@@ -122,6 +122,7 @@ def scenarios() -> list[Scenario]:
         rows.append(
             Scenario("ceiling json", "ceiling", "predict_json.lua", conns, None, 1, conns != 16)
         )
+    rows.append(Scenario("ceiling echo npy 1e6", "ceiling", "echo_npy.lua", 1))
     for conns in (1, 64):
         rows.append(
             Scenario("tutorial json", "tutorial", "predict_json.lua", conns, None, 1, conns == 64)
@@ -510,6 +511,12 @@ def print_targets(rows: list[Row], reference: Reference, memory: Memory, soak_s:
             continue
         passed = value >= bound if higher else value <= bound
         print(f"  {'PASS' if passed else 'FAIL'}  {what} {sign} {bound:g}{unit}: {value:.2f}{unit}")
+    echo = ok("ceiling echo npy 1e6 c1")
+    if act and echo:
+        print(
+            f"  info  /activate 1e6 .npy p50 vs a bare-ASGI echo of the same bytes (4 MB in, "
+            f"8 MB out): {act.p50_ms / echo.p50_ms:.2f}x ({echo.p50_ms:.2f} ms)"
+        )
     if json64 and json64.errors:
         print(f"  note: predict json c64 had {json64.errors} errors")
 
