@@ -39,7 +39,7 @@ def relu6_grad(x: Array, p: Params) -> Array:
 def _leaky(x: Array, slope: float) -> Array:
     # max(x, s*x) is x for x>0 and s*x for x<=0 exactly when s <= 1; min when s > 1. With s = 0,
     # inf * 0 would spoil x = +inf: the prelu form keeps it.
-    if slope == 0:
+    if x.dtype.type(slope) == 0:  # also a slope that rounds to 0 in float32
         return np.maximum(x, 0) + slope * np.minimum(x, 0)
     return np.maximum(x, x * slope) if slope <= 1 else np.minimum(x, x * slope)
 
