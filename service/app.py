@@ -65,6 +65,9 @@ def create_app(
         description=DESCRIPTION,
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
+        # FastAPI's built-in OpenTelemetry hook probes for configured providers on every
+        # request; we configure none, so the probe is pure hot-path cost.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.classifier = None

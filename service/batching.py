@@ -117,16 +117,19 @@ class MicroBatcher:
             raise Overloaded(
                 f"the queue is full ({self._queued} images waiting, limit {self.max_queued}); retry shortly"
             )
-        entry = _Entry(items, asyncio.get_running_loop().create_future(), time.perf_counter())
-        self._queue.append(entry)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        self._queue.append(_Entry(items, future, time.perf_counter()))
         self._queued += count
         self._wakeup.set()
+        # A timer handle rather than asyncio.wait_for: same effect, a fraction of the cost on a
+        # path that runs thousands of times a second.
+        timer = loop.call_later(timeout_s, _expire, future, timeout_s) if timeout_s else None
         try:
-            return await asyncio.wait_for(entry.future, timeout_s)
-        except TimeoutError:
-            raise DeadlineExceeded(
-                f"the request waited more than {(timeout_s or 0) * 1000:g} ms (request_timeout_ms) and was dropped"
-            ) from None
+            return await future
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def _take(self, entries: list[_Entry], images: int) -> int:
         """Move waiting entries into ``entries`` while they fit; return the image count."""
@@ -213,3 +216,12 @@ class MicroBatcher:
         stats.size_histogram[images] = stats.size_histogram.get(images, 0) + 1
         if self._observer is not None:
             self._observer(images, delay_s)
+
+
+def _expire(future: asyncio.Future[np.ndarray], timeout_s: float) -> None:
+    if not future.done():
+        future.set_exception(
+            DeadlineExceeded(
+                f"the request waited more than {timeout_s * 1000:g} ms (request_timeout_ms) and was dropped"
+            )
+        )
