@@ -64,7 +64,10 @@ COPY --from=venv /opt/venv /opt/venv
 COPY --from=trainer /models/ /models/
 # MALLOC_*: fresh multi-MB numpy temporaries otherwise cost page faults on every request
 # (../shared/ACTIVATIONS.md): keep up to 256 MiB in the heap instead of mmap/munmap each time.
+# LD_LIBRARY_PATH: where onnxruntime-gpu[cuda,cudnn] finds the CUDA 13 and cuDNN libraries
+# it installed from PyPI (absent, and harmless, in the CPU image).
 ENV PATH=/opt/venv/bin:$PATH \
+    LD_LIBRARY_PATH=/opt/venv/lib/python3.11/site-packages/nvidia/cu13/lib:/opt/venv/lib/python3.11/site-packages/nvidia/cudnn/lib \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MALLOC_MMAP_THRESHOLD_=268435456 \
