@@ -1,5 +1,11 @@
-"""Scale-out on loopback: two replicas behind nginx (deploy/nginx/proxy.conf), one killed under
-load: no request fails and the survivor serves the rest."""
+"""Scale-out on loopback: two replicas behind nginx (deploy/nginx/proxy.conf), one stopped under
+load: no request fails and the survivor serves the rest.
+
+The replica is stopped the way Compose and Kubernetes stop one (SIGTERM: requests in flight
+finish, then the listener closes), so nginx meets refused and closed connections and must retry
+them on the survivor. A SIGKILL can land after a replica wrote a response's header and before
+its body: nginx has then already forwarded the header and no proxy can retry; that rare case
+is left out here (see README, "Scaling out")."""
 
 from __future__ import annotations
 
@@ -18,9 +24,9 @@ import pytest
 
 from tests.deploy.conftest import PREDICT_BODY, REPO, Replica, free_port, status_of, wait_until
 
-REQUESTS = 600  # the bounded load
 CLIENTS = 8  # concurrent keep-alive connections to nginx
-KILL_AFTER = 150  # answered requests before one replica is killed
+BEFORE = 150  # answered requests before one replica is stopped
+AFTER = 300  # requests sent once it has exited (the load is bounded: about BEFORE + AFTER)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nginx") is None,
@@ -96,15 +102,11 @@ def nginx(tmp_path: Path) -> Iterator[Callable[[int, int], int]]:
         process.wait(timeout=10)
 
 
-def drive(port: int, todo: list[int], answers: list[Answer], lock: threading.Lock) -> None:
+def drive(port: int, answers: list[Answer], lock: threading.Lock, done: threading.Event) -> None:
     """One client: POST /predict through nginx over one keep-alive connection until done."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/json"}
-    while True:
-        with lock:
-            if not todo:
-                break
-            todo.pop()
+    while not done.is_set():
         started = time.monotonic()
         try:
             connection.request("POST", "/predict", PREDICT_BODY, headers)
@@ -119,34 +121,41 @@ def drive(port: int, todo: list[int], answers: list[Answer], lock: threading.Loc
     connection.close()
 
 
-def test_killing_a_replica_under_load_fails_no_request(
+def test_stopping_a_replica_under_load_fails_no_request(
     replicas: Callable[..., Replica], nginx: Callable[[int, int], int]
 ) -> None:
     doomed, survivor = replicas(), replicas()
     doomed.wait_ready()
     survivor.wait_ready()
     port = nginx(doomed.port, survivor.port)
-    todo, answers, lock = list(range(REQUESTS)), list[Answer](), threading.Lock()
+    answers, lock, done = list[Answer](), threading.Lock(), threading.Event()
     clients = [
-        threading.Thread(target=drive, args=(port, todo, answers, lock)) for _ in range(CLIENTS)
+        threading.Thread(target=drive, args=(port, answers, lock, done)) for _ in range(CLIENTS)
     ]
     for client in clients:
         client.start()
-    wait_until(lambda: len(answers) >= KILL_AFTER, 30, f"{KILL_AFTER} answers")
-    doomed.process.send_signal(signal.SIGKILL)  # dies mid-request, no goodbye
-    doomed.process.wait(timeout=10)
-    killed_at = time.monotonic()
-    for client in clients:
-        client.join(timeout=60)
+    try:
+        wait_until(lambda: len(answers) >= BEFORE, 30, f"{BEFORE} answers")
+        doomed.process.send_signal(signal.SIGTERM)
+        assert doomed.process.wait(timeout=30) == 0
+        stopped_at = time.monotonic()
+        wait_until(
+            lambda: sum(answer.started >= stopped_at for answer in answers) >= AFTER,
+            30,
+            f"{AFTER} answers after the stop",
+        )
+    finally:
+        done.set()
+        for client in clients:
+            client.join(timeout=60)
 
-    assert len(answers) == REQUESTS
     failed = [answer for answer in answers if answer.status != 200]
     assert failed == [], f"{len(failed)} failed requests, e.g. {failed[:3]}"
     doomed_addr, survivor_addr = f"127.0.0.1:{doomed.port}", f"127.0.0.1:{survivor.port}"
-    before = [answer.upstream for answer in answers if answer.started < killed_at]
-    after = [answer.upstream for answer in answers if answer.started >= killed_at]
-    assert doomed_addr in before, "the load was not spread over both replicas before the kill"
-    assert after, "no request was left for after the kill"
+    before = [answer.upstream for answer in answers if answer.started < stopped_at]
+    after = [answer.upstream for answer in answers if answer.started >= stopped_at]
+    assert doomed_addr in before, "the load was not spread over both replicas before the stop"
+    assert after, "no request was sent after the stop"
     assert all(upstream.endswith(survivor_addr) for upstream in after), after
     retried = [upstream for upstream in before + after if "," in upstream]
     assert retried, "no request was retried on the next upstream"
