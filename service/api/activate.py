@@ -187,7 +187,10 @@ def _from_json(body: bytes, limit: int) -> bytes:
     result = evaluate(activation, x, validated, outputs, g)
     payload = {
         "function": document["function"],
-        "params": result.params,
+        "params": {
+            key: _json_array(value) if isinstance(value, np.ndarray) else value
+            for key, value in result.params.items()
+        },
         "shape": list(x.shape),
         "dtype": dtype.name,
         **{name: _json_array(array) for name, array in result.arrays.items()},

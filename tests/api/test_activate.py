@@ -110,6 +110,23 @@ def test_json_prelu_weight_grad_and_rrelu_slopes(client):
     assert first["params"]["seed"] == 3
 
 
+def test_json_prelu_scalar_weight(client):
+    body = {
+        "function": "prelu",
+        "params": {"weight": 0.25},
+        "x": [[-2.0, 1.0]],
+        "outputs": ["value", "grad", "weight_grad"],
+        "grad_output": [[1.0, 1.0]],
+    }
+    response = client.post("/activate", json=body)
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["params"] == {"weight": 0.25}
+    assert data["value"] == [[-0.5, 1.0]]
+    assert data["grad"] == [[0.25, 1.0]]
+    assert data["weight_grad"] == -2.0
+
+
 def test_json_alias_and_empty_array(client):
     data = client.post("/activate", json={"function": "swish", "x": []}).json()
     assert data["function"] == "swish"
