@@ -49,7 +49,7 @@ def create_app(
         inference = Inference(loaded, settings)
         inference.start()
         app.state.inference = inference
-        warming = asyncio.create_task(_warm_up(app, loaded, warmup_sizes(settings.max_images)))
+        warming = asyncio.create_task(_warm_up(app, inference, warmup_sizes(settings.max_images)))
         undo_sigterm = app.state.lifecycle.install(settings.shutdown_drain_s)
         try:
             yield
@@ -89,14 +89,20 @@ def app_from_env() -> FastAPI:
     return create_app(Settings())
 
 
-async def _warm_up(app: FastAPI, classifier: Classifier, sizes: tuple[int, ...]) -> None:
-    if classifier.ready:
-        return
-    app.state.not_ready_reason = f"warming up at batch sizes {', '.join(map(str, sizes))}"
+async def _warm_up(app: FastAPI, inference: Inference, sizes: tuple[int, ...]) -> None:
+    classifier = inference.classifier
     try:
-        await run_in_threadpool(classifier.warm_up, sizes)
+        if not classifier.ready:
+            app.state.not_ready_reason = f"warming up at batch sizes {', '.join(map(str, sizes))}"
+            await run_in_threadpool(classifier.warm_up, sizes)
+        inline = await run_in_threadpool(inference.calibrate)
     except Exception as exc:  # readiness must report it; the process stays up for /healthz
         app.state.not_ready_reason = f"warm-up failed: {exc}"
         log.exception("warm-up failed")
         return
-    log.info("ready: %s %s", classifier.metadata.name, classifier.metadata.version)
+    log.info(
+        "ready: %s %s (batches of up to %d images run inline)",
+        classifier.metadata.name,
+        classifier.metadata.version,
+        inline,
+    )

@@ -24,6 +24,7 @@ class _Entry:
     items: np.ndarray
     future: asyncio.Future[np.ndarray]
     enqueued: float
+    timeout_s: float | None
 
 
 @dataclass
@@ -77,7 +78,8 @@ class MicroBatcher:
         self._delay_s = max_batch_delay_ms / 1000
         self.max_queued = max_queued
         self._executor = executor
-        self._inline_max_items = inline_max_items
+        #: Batches of at most this many items run inline (adjustable once the run is timed).
+        self.inline_max_items = inline_max_items
         self._observer = observer
         self._queue: deque[_Entry] = deque()
         self._queued = 0
@@ -119,7 +121,7 @@ class MicroBatcher:
             )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
-        self._queue.append(_Entry(items, future, time.perf_counter()))
+        self._queue.append(_Entry(items, future, time.perf_counter(), timeout_s))
         self._queued += count
         self._wakeup.set()
         # A timer handle rather than asyncio.wait_for: same effect, a fraction of the cost on a
@@ -133,9 +135,12 @@ class MicroBatcher:
 
     def _take(self, entries: list[_Entry], images: int) -> int:
         """Move waiting entries into ``entries`` while they fit; return the image count."""
+        now = time.perf_counter()
         while self._queue:
             head = self._queue[0]
-            if head.future.done():  # timed out while waiting
+            if head.timeout_s is not None and now - head.enqueued > head.timeout_s:
+                _expire(head.future, head.timeout_s)  # its timer may not have had its turn yet
+            if head.future.done():  # timed out (or its caller went away) while waiting
                 self._queue.popleft()
                 self._queued -= len(head.items)
                 continue
@@ -171,7 +176,7 @@ class MicroBatcher:
                 else np.concatenate([e.items for e in entries])
             )
             try:
-                if self._executor is None or images <= self._inline_max_items:
+                if self._executor is None or images <= self.inline_max_items:
                     output = self._run(batch)
                 else:
                     output = await loop.run_in_executor(self._executor, self._run, batch)

@@ -1,0 +1,37 @@
+"""The inference runner: calibration of the inline limit, and both paths give the same logits."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+
+from service.config import Settings
+from service.inference import Inference
+from service.model import Classifier
+
+
+def test_calibrate_sets_one_inline_limit_for_both_paths(dry_run_model: Path) -> None:
+    settings = Settings(model_path=dry_run_model, max_batch_size=64)
+    inference = Inference(Classifier.from_settings(settings), settings)
+    inline = inference.calibrate()
+    assert inline in (0, 1, 8, 64)  # the batch sizes it times, or none
+    assert inference.inline_max_images == inline
+    assert inference.batcher is not None
+    assert inference.batcher.inline_max_items == inline
+
+
+def test_batched_and_direct_paths_give_the_same_logits(dry_run_model: Path) -> None:
+    batch = np.random.default_rng(0).normal(size=(20, 1, 8, 8)).astype(np.float32)
+
+    async def run(batching: bool) -> np.ndarray:
+        settings = Settings(model_path=dry_run_model, batching=batching)
+        inference = Inference(Classifier.from_settings(settings), settings)
+        inference.start()
+        try:
+            return await inference.logits(batch)
+        finally:
+            await inference.stop()
+
+    np.testing.assert_array_equal(asyncio.run(run(True)), asyncio.run(run(False)))
