@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from service import tensors
 from service.activations import (
@@ -20,6 +19,7 @@ from service.activations import (
     evaluate,
     get_activation,
 )
+from service.api import offload
 from service.api.deps import SettingsDep
 from service.api.responses import ORJSON_OPTIONS, OrjsonResponse
 from service.api.schemas.activate import (
@@ -119,12 +119,12 @@ async def activate(
                 "query parameters are for .npy bodies; put function, params and outputs in "
                 "the JSON body"
             )
-        content = await run_in_threadpool(_from_json, body, limit)
+        content = await offload.by_size(len(body), _from_json, body, limit)
         return Response(content, media_type=JSON)
     if media in (NPY, NPZ):
         query = _query_params(request, exclude=("function", "outputs", "dtype"))
-        return await run_in_threadpool(
-            _from_binary, body, media, function, outputs, dtype, query, limit
+        return await offload.by_size(
+            len(body), _from_binary, body, media, function, outputs, dtype, query, limit
         )
     raise UnsupportedMediaType(
         f"Content-Type {media or '(none)'!r} is not accepted; send {JSON}, {NPY} (the array "

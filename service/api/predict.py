@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from service import tensors
+from service.api import offload
 from service.api.deps import InferenceDep, SettingsDep
 from service.api.responses import OrjsonResponse
 from service.api.schemas.health import ErrorDetail
@@ -32,10 +33,6 @@ _OPTIONS = tuple(PredictOptions.model_fields)
 QUERY_OPTIONS = frozenset(
     {"top_k", "return_probabilities", "return_logits", "normalized", "invert"}
 )
-#: Bodies up to this size are decoded on the event loop (see _off_loop).
-INLINE_DECODE_BYTES = 64 * 1024
-P = ParamSpec("P")
-T = TypeVar("T")
 
 REQUEST_BODY: dict[str, Any] = {
     "required": True,
@@ -145,17 +142,11 @@ async def classify(
     """
     classifier = inference.classifier
     decode = _from_json if media == JSON else _from_npy
-    batch, options = await _off_loop(len(body), decode, body, dict(query), classifier, settings)
+    batch, options = await offload.by_size(
+        len(body), decode, body, dict(query), classifier, settings
+    )
     logits = await inference.logits(batch)
     return _response(classifier, logits, options)
-
-
-async def _off_loop(size: int, decode: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Decode small bodies on the event loop (a thread hop costs more than the work) and large
-    ones in the thread pool, so that a big body never stalls the other connections."""
-    if size <= INLINE_DECODE_BYTES:
-        return decode(*args, **kwargs)
-    return await run_in_threadpool(decode, *args, **kwargs)
 
 
 def _options(values: Mapping[str, Any], *, images: bool, num_classes: int) -> PredictOptions:

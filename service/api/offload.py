@@ -1,0 +1,22 @@
+"""Where request work runs: small jobs on the event loop, big ones in the thread pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+#: Bodies up to this size are handled on the event loop: a thread hop costs more than the work.
+INLINE_BODY_BYTES = 64 * 1024
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def by_size(size: int, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run ``work`` inline when ``size`` (body bytes) is small, else in the thread pool, so
+    that a big body never stalls the other connections."""
+    if size <= INLINE_BODY_BYTES:
+        return work(*args, **kwargs)
+    return await run_in_threadpool(work, *args, **kwargs)
