@@ -185,6 +185,9 @@ def test_boolean_check_may_be_skipped_for_bodies_without_booleans():
     body = b'{"x": [1.0, 2]}'
     assert not json_may_hold_booleans(body)
     assert json_may_hold_booleans(b'{"x": [1.0, true]}')
+    assert json_may_hold_booleans(b'{"function": "relu", "x": [false]}')
+    assert not json_may_hold_booleans(b'{"function": "softplus", "dtype": "float32", "x": [1e-5]}')
+    assert not json_may_hold_booleans(b"")
     obj = parse_json(body)["x"]
     out = array_from_json(obj, dtype=np.float32, max_elements=10, may_hold_booleans=False)
     np.testing.assert_array_equal(out, [1.0, 2.0])
