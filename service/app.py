@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -100,6 +101,9 @@ async def _warm_up(app: FastAPI, inference: Inference, sizes: tuple[int, ...]) -
         app.state.not_ready_reason = f"warm-up failed: {exc}"
         log.exception("warm-up failed")
         return
+    # Everything alive now (modules, app, session) lives as long as the process: move it out of
+    # the collector's sight, so that full collections stop walking it on the request path.
+    gc.freeze()
     log.info(
         "ready: %s %s (batches of up to %d images run inline)",
         classifier.metadata.name,
