@@ -43,7 +43,7 @@ format: $(VENV)/.dev  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 unit: $(VENV)/.dev  ## the test suite alone
-	$(PY) -m pytest
+	$(PY) -m pytest --cov=service --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 test: lint unit  ## everything CI runs: lint and the whole test suite
 
