@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
@@ -28,6 +29,18 @@ SERVER_CPU, LOAD_CPU = 0, 1
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "268435456"}
 
 INSTALL_HINT = "apt-get update && apt-get install -y wrk   (Debian/Ubuntu; as root)"
+
+
+def bench_session(path: str) -> Any:
+    """An ONNX Runtime session with relu-serve's thread settings (1 intra-op thread, no
+    spinning), for the comparison servers: the comparison is then about the request path."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def missing_tools() -> list[str]:

@@ -13,22 +13,16 @@ import os
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import orjson
 
+from bench._common import bench_session
 from service.metadata import ModelMetadata
 
 TOP_K = 3
 
 
 def create_app() -> Any:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(
-        os.environ["BENCH_MODEL"], options, providers=["CPUExecutionProvider"]
-    )
+    session = bench_session(os.environ["BENCH_MODEL"])
     meta = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
     low, high = meta.input_range
     shape = (-1, *meta.input_shape)

@@ -26,21 +26,10 @@ import orjson
 from PIL import Image
 
 from bench import _common as c
+from service.api.schemas import predict as schemas
 
-#: The digit "0" of the digits test data (8x8, raw 0..16), as in the /predict docs.
-ZERO = np.array(
-    [
-        [0, 0, 5, 13, 9, 1, 0, 0],
-        [0, 0, 13, 15, 10, 15, 5, 0],
-        [0, 3, 15, 2, 0, 11, 8, 0],
-        [0, 4, 12, 0, 0, 8, 8, 0],
-        [0, 5, 8, 0, 0, 9, 8, 0],
-        [0, 4, 11, 0, 1, 12, 7, 0],
-        [0, 2, 14, 5, 10, 12, 0, 0],
-        [0, 0, 6, 13, 10, 0, 0, 0],
-    ],
-    dtype=np.float32,
-)
+#: The digit "0" of the digits test data (8x8, raw 0..16), the one the /predict docs show.
+ZERO = np.array(schemas.ZERO, dtype=np.float32)
 BOUNDARY = "relu-serve-bench-boundary"  # the same in bench/wrk/predict_png.lua
 ACTIVATE_SIZES = {"1e3": 1_000, "1e5": 100_000, "1e6": 1_000_000}
 #: The heavier variant, picked by in-process ORT time per image at batch 1 vs 64 (measured here,

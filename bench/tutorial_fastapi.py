@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import onnxruntime as ort
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from bench._common import bench_session
 from service.metadata import ModelMetadata
 
 
@@ -45,14 +45,7 @@ class PredictResponse(BaseModel):
 
 
 def create_app() -> FastAPI:
-    # The same thread settings as relu-serve, so that the comparison is about the request path.
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(
-        os.environ["BENCH_MODEL"], options, providers=["CPUExecutionProvider"]
-    )
+    session = bench_session(os.environ["BENCH_MODEL"])
     meta = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
     low, high = meta.input_range
     app = FastAPI()
