@@ -8,8 +8,8 @@ For 1e3, 1e5 and 1e6 float32 elements and relu, gelu (exact) and sigmoid, value 
 - .npy / JSON: a round trip to relu-serve (client sends prepared bytes, reads the whole answer);
 - baseline: bench/baseline_activate.py, FastAPI with {"x": list[float]} through pydantic and a
   pydantic response model, measured the same way.
-- raw bytes: a bare ASGI app that reads the .npy body and answers as many bytes as value + grad,
-  the transport floor.
+- raw bytes: POST /echo of bench/ceiling_asgi.py, a bare ASGI app that reads the .npy body and
+  answers it twice (as many bytes as value + grad): the transport floor.
 Every figure is the best of several runs. All servers run under uvicorn on 127.0.0.1 (pinned to
 core 0) with the same glibc malloc settings (MALLOC_ENV), which the bench process uses too.
 """
@@ -26,7 +26,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
@@ -38,26 +37,6 @@ from service.tensors import dump_npy
 SIZES = (1_000, 100_000, 1_000_000)
 FUNCTIONS = ("relu", "gelu", "sigmoid")
 NPY, NPZ, JSON = "application/x-npy", "application/x-npz", "application/json"
-
-
-async def raw_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The transport floor: a bare ASGI app that reads the body and answers twice its bytes
-    (the size of a value + grad answer). Run with uvicorn bench.activate:raw_echo."""
-    if scope["type"] != "http":
-        return
-    chunks = []
-    more = True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    body = b"".join(chunks) * 2
-    headers = [
-        (b"content-type", b"application/octet-stream"),
-        (b"content-length", b"%d" % len(body)),
-    ]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class Client:
@@ -134,7 +113,7 @@ def measure(ours: Client, base: Client, raw: Client, function: str, n: int) -> d
     return {
         "in-process": timed(lambda: evaluate(activation, x, params, ["value", "grad"]), reps),
         "copies": timed(lambda: (np.copyto(dst_in, src_in), np.copyto(dst_out, src_out)), reps),
-        "raw bytes": timed(lambda: raw.post("/", npy_body, NPY), reps),
+        "raw bytes": timed(lambda: raw.post("/echo", npy_body, NPY), reps),
         ".npy": timed(lambda: ours.post(npy_path, npy_body, NPY), reps),
         "JSON": timed(lambda: ours.post("/activate", json_body, JSON), reps),
         "baseline": timed(
@@ -191,14 +170,16 @@ def main() -> int:
         }
         base_argv = [PYTHON, "-m", "uvicorn", "bench.baseline_activate:app", "--host",
                      "127.0.0.1", "--port", str(base_port), "--log-level", "warning"]  # fmt: skip
-        raw_argv = [PYTHON, "-m", "uvicorn", "bench.activate:raw_echo", "--host", "127.0.0.1",
-                    "--port", str(raw_port), "--log-level", "warning", "--lifespan", "off"]  # fmt: skip
+        # The ceiling app's POST /echo: the one bare-ASGI transport floor both benches use.
+        raw_argv = [PYTHON, "-m", "uvicorn", "--factory", "bench.ceiling_asgi:create_app",
+                    "--host", "127.0.0.1", "--port", str(raw_port), "--log-level", "warning",
+                    "--lifespan", "off"]  # fmt: skip
         with (
             serve("relu-serve", [PYTHON, "-m", "service"], env=ours_env, port=port,
                   ready_path="/readyz", log_dir=tmp, ready_timeout_s=120) as ours,
             serve("baseline", base_argv, env={}, port=base_port, ready_path="/docs",
                   log_dir=tmp, ready_timeout_s=60) as base,
-            serve("raw", raw_argv, env={}, port=raw_port, ready_path="/", log_dir=tmp,
+            serve("raw", raw_argv, env={"BENCH_MODEL": ours_env["RELU_SERVE_MODEL_PATH"]}, port=raw_port, ready_path="/", log_dir=tmp,
                   ready_timeout_s=60) as raw,
         ):  # fmt: skip
             print(f"relu-serve :{ours.port} and baseline :{base.port}, malloc env {MALLOC_ENV}\n")

@@ -71,7 +71,6 @@ def create_app() -> Any:
 
 
 async def _send(send: Any, status: int, body: bytes, media: bytes = b"application/json") -> None:
-    await send(
-        {"type": "http.response.start", "status": status, "headers": [(b"content-type", media)]}
-    )
+    headers = [(b"content-type", media), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

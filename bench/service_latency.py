@@ -1,6 +1,6 @@
 """Classifier service figures: cold start to ready, single-image /predict p50/p99, 64-image .npy images/s.
 
-    .venv/bin/python bench/service_latency.py [--model models/relu_cnn.onnx] [--requests 2000]
+    .venv/bin/python -m bench.service_latency [--model models/relu_cnn.onnx] [--requests 2000]
 
 Starts `python -m service` as a user would (one worker, default settings) on a free loopback
 port and measures it with one keep-alive client (stdlib http.client, so the client costs
@@ -14,7 +14,6 @@ import http.client
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,14 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import _common as c
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start(model: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
@@ -45,9 +39,7 @@ def start(model: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
         if process.poll() is not None:
             raise SystemExit(f"the service exited with {process.returncode}")
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
+            if c.http_get(port, "/readyz")[0] == 200:
                 return process, time.perf_counter() - began
         except OSError:
             pass
@@ -55,15 +47,6 @@ def start(model: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
             process.kill()
             raise SystemExit("not ready within 120 s")
         time.sleep(0.005)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def timed_posts(port: int, body: bytes, content_type: str, count: int, warmup: int) -> list[float]:
@@ -101,10 +84,10 @@ def main() -> None:
 
     starts = []
     for _ in range(args.starts - 1):
-        process, seconds = start(args.model, free_port())
-        stop(process)
+        process, seconds = start(args.model, c.free_port())
+        c.stop(process)
         starts.append(seconds)
-    port = free_port()
+    port = c.free_port()
     process, seconds = start(args.model, port)
     starts.append(seconds)
     try:
@@ -117,7 +100,7 @@ def main() -> None:
         np.save(buffer, rng.integers(0, 17, size=(64, 8, 8)).astype(np.float32))
         batch = timed_posts(port, buffer.getvalue(), "application/x-npy", args.batches, 20)
     finally:
-        stop(process)
+        c.stop(process)
 
     print(f"model: {args.model} ({args.model.stat().st_size / 1024:.0f} KB)")
     print(f"cpus usable: {len(os.sched_getaffinity(0))}")
