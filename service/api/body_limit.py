@@ -8,6 +8,11 @@ from service.api.errors import error_response
 from service.errors import TooLarge
 
 
+def body_too_large(max_bytes: int) -> TooLarge:
+    """The one 413 for a body over the limit, from this middleware and the /predict fast lane."""
+    return TooLarge(f"the request body exceeds the limit of {max_bytes} bytes")
+
+
 class BodyLimit:
     """Refuse a body over ``max_bytes`` before reading it whole.
 
@@ -24,7 +29,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = f"the request body exceeds the limit of {self.max_bytes} bytes"
+        message = body_too_large(self.max_bytes).message
         for key, value in scope["headers"]:
             if key == b"content-length":
                 if value.isdigit() and int(value) > self.max_bytes:

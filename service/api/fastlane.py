@@ -9,10 +9,11 @@ import orjson
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.api.body_limit import body_too_large
 from service.api.errors import describe
 from service.api.predict import JSON, NPY, QUERY_OPTIONS, classify
 from service.api.responses import ORJSON_OPTIONS
-from service.errors import NotReady, ServiceError, TooLarge
+from service.errors import NotReady, ServiceError
 from service.inference import Inference
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -48,7 +49,7 @@ class PredictFastLane:
         try:
             limit = settings.max_body_bytes
             if length is not None and length > limit:
-                raise TooLarge(f"the request body exceeds the limit of {limit} bytes")
+                raise body_too_large(limit)
             body = await _read_body(receive, limit)
             if body is None:  # the client went away
                 return
@@ -99,7 +100,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise TooLarge(f"the request body exceeds the limit of {limit} bytes")
+            raise body_too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -55,7 +55,11 @@ def test_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RELU_SERVE_PROVIDERS", " CPU , cuda ")
     monkeypatch.setenv("RELU_SERVE_STRICT_PROVIDERS", "true")
     monkeypatch.setenv("RELU_SERVE_MODEL_PATH", "/srv/m.onnx")
+    monkeypatch.setenv("RELU_SERVE_OVERLOAD_STATUS", "429")
+    monkeypatch.setenv("RELU_SERVE_BATCHING", "false")
     settings = Settings()
+    assert settings.overload_status == 429
+    assert settings.batching is False
     assert settings.port == 9001
     assert settings.providers == ["cpu", "cuda"]
     assert settings.strict_providers is True
@@ -73,6 +77,9 @@ def test_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("RELU_SERVE_PROVIDERS", "", "at least 1 item"),
         ("RELU_SERVE_GRAPH_OPTIMIZATION_LEVEL", "max", "'disabled', 'basic', 'extended' or 'all'"),
         ("RELU_SERVE_LOG_LEVEL", "loud", "'critical'"),
+        ("RELU_SERVE_OVERLOAD_STATUS", "500", "503 or 429"),
+        ("RELU_SERVE_MAX_BATCH_SIZE", "0", "greater than or equal to 1"),
+        ("RELU_SERVE_REQUEST_TIMEOUT_MS", "0", "greater than 0"),
     ],
 )
 def test_invalid_values(

@@ -1,0 +1,50 @@
+"""The /predict fast lane's own transport work: streamed bodies, limits and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+
+from service.app import create_app
+from service.config import Settings
+
+
+async def _streamed(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+def test_a_streamed_body_over_the_limit_is_refused_while_it_is_read(dry_run_model: Path) -> None:
+    """No Content-Length (chunked): the lane counts the bytes and stops at the limit."""
+    app = create_app(Settings(model_path=dry_run_model, max_body_bytes=1024))
+
+    async def scenario() -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://relu-serve"
+            ) as client:
+                body = _streamed([b'{"inputs": [' + b"0, " * 300, b"0" * 2000 + b"]}"])
+                return await client.post(
+                    "/predict", content=body, headers={"content-type": "application/json"}
+                )
+
+    answer = asyncio.run(scenario())
+    assert answer.status_code == 413
+    assert answer.json() == {"detail": "the request body exceeds the limit of 1024 bytes"}
+
+
+def test_before_start_up_the_lane_answers_503_with_the_reason(dry_run_model: Path) -> None:
+    app = create_app(Settings(model_path=dry_run_model))  # lifespan not run: nothing loaded
+
+    async def scenario() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relu-serve") as client:
+            return await client.post("/predict", json={"inputs": [[0] * 8] * 8})
+
+    answer = asyncio.run(scenario())
+    assert answer.status_code == 503
+    assert answer.json() == {"detail": "not ready: the application has not started"}
