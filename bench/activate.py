@@ -32,7 +32,7 @@ import orjson
 
 from bench._common import MALLOC_ENV, PYTHON, ROOT, free_port, serve
 from service.activations import evaluate, get_activation
-from service.tensors import dump_npy
+from service.codecs.npy import dump_npy
 
 SIZES = (1_000, 100_000, 1_000_000)
 FUNCTIONS = ("relu", "gelu", "sigmoid")

@@ -7,10 +7,18 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from model_export.data import DataError
+from model_export.data import DataError, Dataset, Splits
 from model_export.export import MIN_OPSET, ExportError
 from model_export.net import ACTIVATIONS
+from service.metadata import ModelMetadata
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from model_export.net import ReluCNN
+    from model_export.train import TrainResult
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -29,6 +37,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=Path("models/relu_cnn.onnx"),
         help="the ONNX file to write; the report lands beside it",
     )
+    _model_arguments(parser)
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    return args
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     parser.add_argument("--opset", type=int, default=17, help=f"ONNX opset (>= {MIN_OPSET})")
     parser.add_argument(
@@ -58,14 +73,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="one epoch of a few batches: a smoke test of the whole pipeline",
     )
-    args = parser.parse_args(argv)
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.epochs < 1:
         parser.error(f"--epochs {args.epochs}: must be at least 1")
     if args.opset < MIN_OPSET:
         parser.error(f"--opset {args.opset}: must be >= {MIN_OPSET}")
     if args.width < 1 or args.hidden < 1 or args.image_size < 4:
         parser.error("--width and --hidden must be >= 1, --image-size >= 4")
-    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,17 +97,15 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` and argument errors answer without loading torch.
     import torch
 
-    from model_export import data, export, report
+    from model_export import data, export
     from model_export.net import ReluCNN
     from model_export.train import (
         TrainConfig,
-        dead_units,
         evaluate,
         normalise,
         seed_everything,
         train,
     )
-    from service.metadata import ModelMetadata
 
     started = time.perf_counter()
     dataset = data.load(args.data, args.image_size)
@@ -111,11 +125,71 @@ def run(args: argparse.Namespace) -> int:
     x_test = normalise(splits.test.x, splits)
     _, test_acc, preds = evaluate(model, x_test, torch.from_numpy(splits.test.y))
     proto = export.to_onnx(model, input_shape, args.opset)
-    metadata = ModelMetadata(
+    metadata = _metadata(
+        args, dataset, splits, test_acc, export.activation_outputs(proto, model.activation_layers)
+    )
+    proto = export.stamp(proto, metadata)
+    max_diff = export.check_parity(proto, model, x_test.numpy())
+    export.save(proto, args.out)
+
+    _report(args, dataset, splits, model, result, preds, test_acc, max_diff, started)
+    return 0
+
+
+def _report(
+    args: argparse.Namespace,
+    dataset: Dataset,
+    splits: Splits,
+    model: ReluCNN,
+    result: TrainResult,
+    preds: np.ndarray,
+    test_acc: float,
+    max_diff: float,
+    started: float,
+) -> None:
+    """Dead units and the confusion matrix on the test split, written beside the model."""
+    from model_export import report
+    from model_export.train import dead_units
+
+    dead = dead_units(model, model.activation_layers, splits.test, splits)
+    matrix = report.confusion_matrix(splits.test.y, preds, len(dataset.class_names))
+    summary = {
+        "model": str(args.out),
+        "dataset": dataset.name,
+        "split_sizes": splits.sizes(),
+        "activation": args.activation,
+        "seed": args.seed,
+        "test_accuracy": test_acc,
+        "parity_max_abs_logit_diff": max_diff,
+        "seconds": round(time.perf_counter() - started, 2),
+        "dry_run": args.dry_run,
+    }
+    json_path, png_path = report.write(args.out, result, summary, matrix, dataset.class_names, dead)
+    size_kb = args.out.stat().st_size / 1024
+    print(
+        f"{args.out}: {size_kb:.0f} KB, test accuracy {test_acc:.2%} on {len(splits.test.y)} images, "
+        f"best epoch {result.best_epoch}, parity max |diff| {max_diff:.2e}, "
+        f"{summary['seconds']:.1f} s"
+    )
+    print(f"report: {json_path}, {png_path}")
+
+
+def _metadata(
+    args: argparse.Namespace,
+    dataset: Dataset,
+    splits: Splits,
+    test_acc: float,
+    activation_outputs: dict[str, str],
+) -> ModelMetadata:
+    """The metadata the service reads: what the model is, its input contract and its origin."""
+    import torch
+
+    height, width = dataset.images.shape[1:]
+    return ModelMetadata(
         name=args.name,
         version=args.model_version,
         labels=dataset.class_names,
-        input_shape=input_shape,
+        input_shape=(1, int(height), int(width)),
         input_range=dataset.value_range,
         mean=splits.mean,
         std=splits.std,
@@ -127,34 +201,8 @@ def run(args: argparse.Namespace) -> int:
         opset=args.opset,
         torch_version=torch.__version__,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        activation_outputs=export.activation_outputs(proto, model.activation_layers),
+        activation_outputs=activation_outputs,
     )
-    proto = export.stamp(proto, metadata)
-    max_diff = export.check_parity(proto, model, x_test.numpy())
-    export.save(proto, args.out)
-
-    dead = dead_units(model, model.activation_layers, splits.test, splits)
-    matrix = report.confusion_matrix(splits.test.y, preds, len(dataset.class_names))
-    elapsed = time.perf_counter() - started
-    summary = {
-        "model": str(args.out),
-        "dataset": dataset.name,
-        "split_sizes": splits.sizes(),
-        "activation": args.activation,
-        "seed": args.seed,
-        "test_accuracy": test_acc,
-        "parity_max_abs_logit_diff": max_diff,
-        "seconds": round(elapsed, 2),
-        "dry_run": args.dry_run,
-    }
-    json_path, png_path = report.write(args.out, result, summary, matrix, dataset.class_names, dead)
-    size_kb = args.out.stat().st_size / 1024
-    print(
-        f"{args.out}: {size_kb:.0f} KB, test accuracy {test_acc:.2%} on {len(splits.test.y)} images, "
-        f"best epoch {result.best_epoch}, parity max |diff| {max_diff:.2e}, {elapsed:.1f} s"
-    )
-    print(f"report: {json_path}, {png_path}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from service.codecs.images import decode_grayscale, to_model_scale
 from service.errors import ServiceError
-from service.imaging import decode_grayscale, to_model_scale
+from service.metadata import to_unit
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -81,8 +82,7 @@ def split(
     dataset: Dataset, seed: int, val_fraction: float = 0.15, test_fraction: float = 0.15
 ) -> Splits:
     """Deterministic stratified train/validation/test split, scaled to [0, 1]."""
-    low, high = dataset.value_range
-    x = ((dataset.images - low) / (high - low)).astype(np.float32)[:, None, :, :]
+    x = to_unit(dataset.images, dataset.value_range)[:, None, :, :]
     y = dataset.labels.astype(np.int64)
     x_rest, x_test, y_rest, y_test = train_test_split(
         x, y, test_size=test_fraction, stratify=y, random_state=seed

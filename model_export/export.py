@@ -7,14 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
-from service.metadata import ModelMetadata
+from service.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from service.session import open_session
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
 MIN_OPSET = 17
 #: Parity contract between ONNX Runtime and PyTorch on the whole test set.
 PARITY_MAX_ABS = 1e-4
@@ -75,7 +73,7 @@ def check_parity(proto: onnx.ModelProto, model: nn.Module, x: np.ndarray) -> flo
 
     Raises ExportError when logits differ by more than PARITY_MAX_ABS or any argmax differs.
     """
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = open_session(proto.SerializeToString())
     ours = session.run([OUTPUT_NAME], {INPUT_NAME: x.astype(np.float32)})[0]
     with torch.no_grad():
         reference = model(torch.from_numpy(x)).numpy()

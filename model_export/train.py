@@ -13,6 +13,7 @@ from torch import nn
 from tqdm import tqdm
 
 from model_export.data import Split, Splits
+from service.metadata import standardize
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,16 @@ def seed_everything(seed: int) -> None:
 
 
 def normalise(x: np.ndarray, splits: Splits) -> torch.Tensor:
-    return torch.from_numpy((x - splits.mean) / splits.std)
+    """[0, 1] images -> the model's input, by the service's own function (service/metadata.py)."""
+    return torch.from_numpy(standardize(x.copy(), splits.mean, splits.std))
 
 
 def train(model: nn.Module, splits: Splits, config: TrainConfig) -> TrainResult:
     """Train ``model`` in place; on return it holds the weights of the best validation epoch."""
     generator = torch.Generator().manual_seed(config.seed)
-    x_train, y_train = torch.from_numpy(splits.train.x), torch.from_numpy(splits.train.y)
     x_val, y_val = normalise(splits.val.x, splits), torch.from_numpy(splits.val.y)
     epochs = 1 if config.dry_run_batches else config.epochs
-    batches = math.ceil(len(y_train) / config.batch_size)
-    if config.dry_run_batches:
-        batches = min(batches, config.dry_run_batches)
+    batches = _batches(len(splits.train.y), config)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -76,25 +75,9 @@ def train(model: nn.Module, splits: Splits, config: TrainConfig) -> TrainResult:
     # disable=None: a live bar on a terminal, silence in CI logs (the summary line still prints).
     progress = tqdm(range(1, epochs + 1), desc="training", unit="epoch", leave=False, disable=None)
     for epoch in progress:
-        model.train()
-        order = torch.randperm(len(y_train), generator=generator)
-        loss_sum, correct = 0.0, 0
-        seen = 0
-        for b in range(batches):
-            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            xb = augment(x_train[idx], config, generator)
-            xb = (xb - splits.mean) / splits.std
-            logits = model(xb)
-            loss = F.cross_entropy(logits, y_train[idx])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimiser.step()
-            schedule.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y_train[idx]).sum())
-            seen += len(idx)
+        train_loss, train_acc = _epoch(model, splits, config, generator, optimiser, schedule)
         val_loss, val_acc, _ = evaluate(model, x_val, y_val)
-        stats = EpochStats(epoch, loss_sum / seen, correct / seen, val_loss, val_acc)
+        stats = EpochStats(epoch, train_loss, train_acc, val_loss, val_acc)
         result.history.append(stats)
         # ">=" keeps the later epoch on ties: it has seen more of the annealed schedule.
         if val_acc >= best_val:
@@ -108,6 +91,39 @@ def train(model: nn.Module, splits: Splits, config: TrainConfig) -> TrainResult:
     model.load_state_dict(best_state)
     model.eval()
     return result
+
+
+def _batches(samples: int, config: TrainConfig) -> int:
+    batches = math.ceil(samples / config.batch_size)
+    return min(batches, config.dry_run_batches) if config.dry_run_batches else batches
+
+
+def _epoch(
+    model: nn.Module,
+    splits: Splits,
+    config: TrainConfig,
+    generator: torch.Generator,
+    optimiser: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+) -> tuple[float, float]:
+    """One pass over the shuffled, augmented training split; its mean loss and accuracy."""
+    x_train, y_train = torch.from_numpy(splits.train.x), torch.from_numpy(splits.train.y)
+    model.train()
+    order = torch.randperm(len(y_train), generator=generator)
+    loss_sum, correct, seen = 0.0, 0, 0
+    for b in range(_batches(len(y_train), config)):
+        idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+        xb = augment(x_train[idx], config, generator)
+        logits = model((xb - splits.mean) / splits.std)
+        loss = F.cross_entropy(logits, y_train[idx])
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimiser.step()
+        schedule.step()
+        loss_sum += float(loss.detach()) * len(idx)
+        correct += int((logits.argmax(1) == y_train[idx]).sum())
+        seen += len(idx)
+    return loss_sum / seen, correct / seen
 
 
 def augment(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:

@@ -8,9 +8,9 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
+from service.classifier.model import Classifier
 from service.config import Settings
 from service.errors import ModelLoadError
-from service.model import Classifier
 
 
 def main() -> int:

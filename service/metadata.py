@@ -1,10 +1,14 @@
-"""The model metadata contract: keys in the ONNX file's metadata_props, written at export, read at serving."""
+"""The model contract shared with model_export: metadata keys, tensor names and normalisation."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
 from service.errors import ModelLoadError
 
@@ -12,6 +16,9 @@ from service.errors import ModelLoadError
 SCHEMA_VERSION = "1"
 #: Every key lives under this prefix so that our props never collide with a tool's.
 PREFIX = "relu_serve."
+#: The graph's one input (N, C, H, W) float32, normalised, and its output (N, classes).
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,19 @@ class ModelMetadata:
     #: Activation layer name -> the ONNX tensor it outputs (for dead-unit monitoring).
     activation_outputs: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if len(self.labels) < 2:
+            raise ValueError("the model needs at least two labels")
+        if self.std <= 0 or not self.input_range[0] < self.input_range[1]:
+            raise ValueError("normalisation is invalid (std <= 0 or empty input range)")
+
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+    def normalize(self, raw: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Raw values -> the model's input: ``standardize(to_unit(raw))``, as in training."""
+        return standardize(to_unit(raw, self.input_range), self.mean, self.std)
 
     def to_props(self) -> dict[str, str]:
         """Serialise to ONNX metadata_props: one JSON value per key."""
@@ -61,49 +78,45 @@ class ModelMetadata:
             raise ModelLoadError(
                 f"metadata schema version {version!r} is not supported (expected {SCHEMA_VERSION!r})"
             )
-        names = [f for f in cls.__dataclass_fields__ if f != "activation_outputs"]
-        missing = [n for n in names if PREFIX + n not in props]
-        if missing:
-            raise ModelLoadError(f"metadata keys missing: {', '.join(PREFIX + n for n in missing)}")
         try:
             raw = {
-                n: json.loads(props[PREFIX + n])
-                for n in cls.__dataclass_fields__
-                if PREFIX + n in props
+                key.removeprefix(PREFIX): json.loads(value)
+                for key, value in props.items()
+                if key.startswith(PREFIX)
             }
-            meta = cls(
-                name=str(raw["name"]),
-                version=str(raw["version"]),
-                labels=tuple(str(label) for label in raw["labels"]),
-                input_shape=_triple(raw["input_shape"]),
-                input_range=(float(raw["input_range"][0]), float(raw["input_range"][1])),
-                mean=float(raw["mean"]),
-                std=float(raw["std"]),
-                dataset=str(raw["dataset"]),
-                split_sizes={str(k): int(v) for k, v in raw["split_sizes"].items()},
-                test_accuracy=float(raw["test_accuracy"]),
-                activation=str(raw["activation"]),
-                seed=int(raw["seed"]),
-                opset=int(raw["opset"]),
-                torch_version=str(raw["torch_version"]),
-                created=str(raw["created"]),
-                activation_outputs={
-                    str(k): str(v) for k, v in raw.get("activation_outputs", {}).items()
-                },
-            )
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            return _ADAPTER.validate_python(raw)
+        except json.JSONDecodeError as exc:
             raise ModelLoadError(f"metadata is malformed: {exc}") from None
-        if meta.num_classes < 2:
-            raise ModelLoadError("metadata lists fewer than two labels")
-        if meta.std <= 0 or not meta.input_range[0] < meta.input_range[1]:
-            raise ModelLoadError(
-                "metadata normalisation is invalid (std <= 0 or empty input range)"
-            )
-        return meta
+        except ValidationError as exc:
+            raise ModelLoadError(_describe(exc)) from None
 
 
-def _triple(value: object) -> tuple[int, int, int]:
-    if not isinstance(value, list) or len(value) != 3:
-        raise ValueError(f"input_shape must be [C, H, W], got {value!r}")
-    c, h, w = (int(v) for v in value)
-    return (c, h, w)
+_ADAPTER = TypeAdapter(ModelMetadata)
+
+
+def _describe(exc: ValidationError) -> str:
+    missing = [PREFIX + str(e["loc"][0]) for e in exc.errors() if e["type"] == "missing"]
+    if missing:
+        return f"metadata keys missing: {', '.join(missing)}"
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"metadata is malformed: {where or 'metadata'}: {error['msg']}"
+
+
+def to_unit(
+    raw: np.ndarray[Any, Any], value_range: tuple[float, float]
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Raw values in ``value_range`` -> [0, 1], in float32 (a new array)."""
+    low, high = value_range
+    x: np.ndarray[Any, np.dtype[np.float32]] = np.subtract(raw, low, dtype=np.float32)
+    x /= np.float32(high - low)
+    return x
+
+
+def standardize(
+    x01: np.ndarray[Any, np.dtype[np.float32]], mean: float, std: float
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """[0, 1] values -> (x - mean) / std in float32, in place: the model's input."""
+    x01 -= np.float32(mean)
+    x01 /= np.float32(std)
+    return x01

@@ -4,7 +4,7 @@ Importing the package registers every function; look them up with ``get_activati
 them with ``evaluate``.
 """
 
-from service.activations import gelu, piecewise, smooth, softmax  # noqa: F401  (registration)
+from service.activations import exponential, gelu, hard, piecewise, smooth, softmax  # noqa: F401
 from service.activations.evaluate import DTYPES, Evaluation, default_outputs, evaluate
 from service.activations.params import Param
 from service.activations.registry import REGISTRY, Activation, get_activation

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from service.codecs.json_arrays import array_from_json
 from service.errors import InvalidInput
-from service.tensors import array_from_json
 
 Params = Mapping[str, Any]
 ParamKind = Literal["float", "int", "bool", "choice", "weight", "seed"]
@@ -70,34 +70,68 @@ class Param:
         return out
 
     def _typed(self, function: str, value: Any) -> Any:
-        def wrong(expected: str) -> InvalidInput:
-            return InvalidInput(
-                f"{function}: {self.name}={value!r} is invalid; {self.name} must be {expected}"
-            )
+        if self.kind == "seed" and value is None:
+            return None
+        try:
+            return _CONVERT[self.kind](self, value)
+        except _Wrong as exc:
+            raise InvalidInput(
+                f"{function}: {self.name}={value!r} is invalid; {self.name} must be {exc.expected}"
+            ) from None
 
-        if self.kind == "float":
-            if type(value) not in (int, float) or not math.isfinite(value):
-                raise wrong("a finite number")
-            return float(value)
-        if self.kind == "int" or (self.kind == "seed" and value is not None):
-            if type(value) is not int:
-                raise wrong("an integer" if self.kind == "int" else "an integer >= 0 or null")
-            if self.kind == "seed" and not 0 <= value < 2**63:
-                raise wrong("an integer in 0..2**63-1 or null")
-            return value
-        if self.kind == "bool":
-            if type(value) is not bool:
-                raise wrong("true or false")
-            return value
-        if self.kind == "choice":
-            if value not in self.choices:
-                raise wrong("one of " + ", ".join(repr(c) for c in self.choices))
-            return value
-        if self.kind == "weight":
-            weight = array_from_json(
-                value, dtype=np.float64, max_elements=MAX_WEIGHT_ELEMENTS, name=self.name
-            )
-            if weight.ndim > 1:
-                raise wrong(f"a number or a 1-D list of numbers, not rank {weight.ndim}")
-            return weight
-        return value  # seed: None
+
+class _Wrong(Exception):
+    def __init__(self, expected: str) -> None:
+        self.expected = expected
+
+
+def _float(param: Param, value: Any) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise _Wrong("a finite number")
+    return float(value)
+
+
+def _int(param: Param, value: Any) -> int:
+    if type(value) is not int:
+        raise _Wrong("an integer")
+    return value
+
+
+def _seed(param: Param, value: Any) -> int:
+    if type(value) is not int:
+        raise _Wrong("an integer >= 0 or null")
+    if not 0 <= value < 2**63:
+        raise _Wrong("an integer in 0..2**63-1 or null")
+    return value
+
+
+def _bool(param: Param, value: Any) -> bool:
+    if type(value) is not bool:
+        raise _Wrong("true or false")
+    return value
+
+
+def _choice(param: Param, value: Any) -> Any:
+    if value not in param.choices:
+        raise _Wrong("one of " + ", ".join(repr(c) for c in param.choices))
+    return value
+
+
+def _weight(param: Param, value: Any) -> Any:
+    weight = array_from_json(
+        value, dtype=np.float64, max_elements=MAX_WEIGHT_ELEMENTS, name=param.name
+    )
+    if weight.ndim > 1:
+        raise _Wrong(f"a number or a 1-D list of numbers, not rank {weight.ndim}")
+    return weight
+
+
+#: How each parameter kind checks and converts its value.
+_CONVERT: dict[str, Callable[[Param, Any], Any]] = {
+    "float": _float,
+    "int": _int,
+    "seed": _seed,
+    "bool": _bool,
+    "choice": _choice,
+    "weight": _weight,
+}

@@ -16,7 +16,7 @@ from service.activations.registry import Activation, Array, Extra, register
 from service.errors import InvalidInput
 
 
-def _mask(condition: Array, like: Array) -> Array:
+def mask(condition: Array, like: Array) -> Array:
     return condition.astype(like.dtype)
 
 
@@ -25,7 +25,7 @@ def relu(x: Array, p: Params) -> Array:
 
 
 def relu_grad(x: Array, p: Params) -> Array:
-    return _mask(x > 0, x)
+    return mask(x > 0, x)
 
 
 def relu6(x: Array, p: Params) -> Array:
@@ -33,7 +33,7 @@ def relu6(x: Array, p: Params) -> Array:
 
 
 def relu6_grad(x: Array, p: Params) -> Array:
-    return _mask((x > 0) & (x < 6), x)
+    return mask((x > 0) & (x < 6), x)
 
 
 def _leaky(x: Array, slope: float) -> Array:
@@ -45,7 +45,7 @@ def _leaky(x: Array, slope: float) -> Array:
 
 
 def _slope_blend(x: Array, slope: Array | float) -> Array:
-    positive = _mask(x > 0, x)
+    positive = mask(x > 0, x)
     return positive + (1 - positive) * slope
 
 
@@ -134,7 +134,7 @@ def hardtanh(x: Array, p: Params) -> Array:
 
 
 def hardtanh_grad(x: Array, p: Params) -> Array:
-    return _mask((x > p["min_val"]) & (x < p["max_val"]), x)
+    return mask((x > p["min_val"]) & (x < p["max_val"]), x)
 
 
 def _check_hardtanh(p: Params) -> None:
@@ -145,52 +145,11 @@ def _check_hardtanh(p: Params) -> None:
         )
 
 
-def hardsigmoid(x: Array, p: Params) -> Array:
-    return np.clip(x + 3, 0, 6) / 6  # divide as torch does: * (1/6) differs in 25 % of values
-
-
-def hardsigmoid_grad(x: Array, p: Params) -> Array:
-    # torch multiplies grad_output by 1/6 rounded to x's dtype (float64: see the README).
-    return _mask((x > -3) & (x < 3), x) * (1 / 6)
-
-
-def hardswish(x: Array, p: Params) -> Array:
-    # x is clamped at -4 so that -inf gives the limit 0 (torch: -inf * 0 = NaN).
-    return np.maximum(x, -4) * np.clip(x + 3, 0, 6) / 6
-
-
-def hardswish_grad(x: Array, p: Params) -> Array:
-    middle = _mask((x > -3) & (x < 3), x)
-    return middle * (np.clip(x, -3, 3) / 3 + 0.5) + _mask(x >= 3, x)
-
-
-def softshrink(x: Array, p: Params) -> Array:
-    lambd = p["lambd"]
-    return np.maximum(x - lambd, 0) + np.minimum(x + lambd, 0)
-
-
-def _outside(x: Array, p: Params) -> Array:
-    return _mask((x < -p["lambd"]) | (x > p["lambd"]), x)
-
-
-def hardshrink(x: Array, p: Params) -> Array:
-    return x * _outside(x, p)
-
-
-def threshold(x: Array, p: Params) -> Array:
-    above = _mask(x > p["threshold"], x)
-    return above * np.maximum(x, p["threshold"]) + (1 - above) * p["value"]
-
-
-def threshold_grad(x: Array, p: Params) -> Array:
-    return _mask(x > p["threshold"], x)
-
-
-def _float(name: str, default: float, doc: str, **rule: object) -> Param:
+def float_param(name: str, default: float, doc: str, **rule: object) -> Param:
     return Param(name, "float", doc, default=default, **rule)  # type: ignore[arg-type]
 
 
-_LAMBD_RULE = {"rule": lambda v: v >= 0, "rule_text": "be >= 0"}
+LAMBD_RULE = {"rule": lambda v: v >= 0, "rule_text": "be >= 0"}
 
 register(
     Activation(
@@ -220,7 +179,7 @@ register(
         formula="x if x > 0 else negative_slope * x",
         value=leaky_relu,
         derivative=leaky_relu_grad,
-        params=(_float("negative_slope", 0.01, "slope for x <= 0"),),
+        params=(float_param("negative_slope", 0.01, "slope for x <= 0"),),
         kinks="leaky_relu'(0) = negative_slope",
         piecewise_linear=True,
         onnx="LeakyRelu(alpha=negative_slope)",
@@ -261,8 +220,8 @@ register(
         value=rrelu,
         derivative=rrelu_grad,
         params=(
-            _float("lower", 1 / 8, "lower bound of the slope for x <= 0"),
-            _float("upper", 1 / 3, "upper bound of the slope for x <= 0"),
+            float_param("lower", 1 / 8, "lower bound of the slope for x <= 0"),
+            float_param("upper", 1 / 3, "upper bound of the slope for x <= 0"),
             Param("training", "bool", "sample slopes (true) or use their mean", default=False),
             Param(
                 "seed",
@@ -291,73 +250,12 @@ register(
         value=hardtanh,
         derivative=hardtanh_grad,
         params=(
-            _float("min_val", -1.0, "lower clamp"),
-            _float("max_val", 1.0, "upper clamp (must be > min_val)"),
+            float_param("min_val", -1.0, "lower clamp"),
+            float_param("max_val", 1.0, "upper clamp (must be > min_val)"),
         ),
         kinks="hardtanh' = 0 at min_val and at max_val",
         piecewise_linear=True,
         onnx="Clip(min=min_val, max=max_val)",
         cross_check=_check_hardtanh,
-    )
-)
-register(
-    Activation(
-        name="hardsigmoid",
-        formula="min(max(x + 3, 0), 6) / 6",
-        value=hardsigmoid,
-        derivative=hardsigmoid_grad,
-        kinks="hardsigmoid'(-3) = hardsigmoid'(3) = 0; 1/6 in between",
-        piecewise_linear=True,
-        onnx="HardSigmoid(alpha=1/6, beta=0.5) (ONNX's default alpha 0.2 differs)",
-    )
-)
-register(
-    Activation(
-        name="hardswish",
-        formula="x * min(max(x + 3, 0), 6) / 6",
-        value=hardswish,
-        derivative=hardswish_grad,
-        kinks="hardswish'(-3) = 0, hardswish'(3) = 1; x/3 + 0.5 in between",
-        piecewise_linear=True,
-        onnx="HardSwish",
-    )
-)
-register(
-    Activation(
-        name="softshrink",
-        formula="x - lambd if x > lambd; x + lambd if x < -lambd; else 0",
-        value=softshrink,
-        derivative=_outside,
-        params=(_float("lambd", 0.5, "half-width of the zero band", **_LAMBD_RULE),),
-        kinks="softshrink'(-lambd) = softshrink'(lambd) = 0",
-        piecewise_linear=True,
-        onnx="Shrink(lambd=lambd, bias=lambd) (ONNX Runtime maps NaN to 0)",
-    )
-)
-register(
-    Activation(
-        name="hardshrink",
-        formula="0 if -lambd <= x <= lambd else x",
-        value=hardshrink,
-        derivative=_outside,
-        params=(_float("lambd", 0.5, "half-width of the zero band", **_LAMBD_RULE),),
-        kinks="hardshrink'(-lambd) = hardshrink'(lambd) = 0",
-        piecewise_linear=True,
-        onnx="Shrink(lambd=lambd, bias=0) (ONNX Runtime maps NaN to 0)",
-    )
-)
-register(
-    Activation(
-        name="threshold",
-        formula="x if x > threshold else value",
-        value=threshold,
-        derivative=threshold_grad,
-        params=(
-            Param("threshold", "float", "inputs <= threshold are replaced", required=True),
-            Param("value", "float", "the replacement", required=True),
-        ),
-        kinks="threshold(threshold) = value, with gradient 0",
-        piecewise_linear=True,
-        onnx="ThresholdedRelu(alpha=threshold) when value = 0; otherwise none",
     )
 )

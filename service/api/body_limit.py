@@ -24,18 +24,17 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.message = body_too_large(max_bytes).message
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        message = body_too_large(self.max_bytes).message
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                if value.isdigit() and int(value) > self.max_bytes:
-                    await error_response(413, message)(scope, receive, send)
-                    return
-                break
+        elif _declared_length(scope) > self.max_bytes:
+            await error_response(413, self.message)(scope, receive, send)
+        else:
+            await self._counted(scope, receive, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = 0
         started = False
 
@@ -45,7 +44,7 @@ class BodyLimit:
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
                 if received > self.max_bytes:
-                    raise TooLarge(message)
+                    raise TooLarge(self.message)
             return msg
 
         async def watching_send(msg: Message) -> None:
@@ -60,3 +59,11 @@ class BodyLimit:
             if started:
                 raise
             await error_response(413, exc.message)(scope, receive, send)
+
+
+def _declared_length(scope: Scope) -> int:
+    """The Content-Length header's value; 0 when absent or not a number."""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0

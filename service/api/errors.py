@@ -1,14 +1,16 @@
-"""The one table from domain errors to HTTP statuses, and the handlers that apply it."""
+"""The one table from domain errors to HTTP statuses: the handlers and the OpenAPI docs use it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.responses import OrjsonResponse
+from service.api.schemas.health import ErrorDetail
 from service.errors import (
     DeadlineExceeded,
     InvalidInput,
@@ -34,6 +36,28 @@ STATUS: dict[type[ServiceError], int] = {
     ModelLoadError: 503,
 }
 
+#: A real message of each error, as the service words it with its default settings (the tests
+#: provoke each one and compare): the examples of the OpenAPI document.
+EXAMPLES: dict[type[ServiceError], tuple[str, str]] = {
+    InvalidInput: ("bad input", "top_k must be between 1 and 10 (the labels), got 0"),
+    UnsupportedMediaType: (
+        "unsupported content type",
+        "Content-Type 'text/plain' is not accepted; send application/json, multipart/form-data "
+        "(image files) or application/x-npy",
+    ),
+    NotFound: ("unknown name", "no activation function 'relu7'; known: celu, elu, gelu, ..."),
+    TooLarge: ("over a limit", "the request body exceeds the limit of 134217728 bytes"),
+    Overloaded: (
+        "queue full (429 with RELU_SERVE_OVERLOAD_STATUS=429); Retry-After says when to retry",
+        "the queue is full (4096 images waiting, limit 4096); retry shortly",
+    ),
+    DeadlineExceeded: (
+        "waited past request_timeout_ms",
+        "the request waited more than 30000 ms (request_timeout_ms) and was dropped",
+    ),
+    NotReady: ("not ready", "not ready: warming up at batch sizes 1, 8, 64, 512, 1024"),
+}
+
 
 def status_for(exc: ServiceError) -> int:
     for cls in type(exc).__mro__:
@@ -42,18 +66,39 @@ def status_for(exc: ServiceError) -> int:
     return 500
 
 
-def error_response(
-    status: int, detail: str, headers: Mapping[str, str] | None = None
-) -> OrjsonResponse:
-    """The one error shape: ``{"detail": "..."}``."""
-    return OrjsonResponse({"detail": detail}, status_code=status, headers=dict(headers or {}))
-
-
 def describe(exc: ServiceError, overload_status: int) -> tuple[int, str, dict[str, str]]:
     """Status, detail and headers for a domain error: the one mapping every transport uses."""
     if isinstance(exc, Overloaded):  # 503 or 429, as the operator chose; both say when to retry
         return overload_status, exc.message, {"Retry-After": str(max(1, round(exc.retry_after_s)))}
     return status_for(exc), exc.message, {}
+
+
+def responses(*kinds: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route that can raise ``kinds``: one entry per status,
+    each with the real example message of every error that maps to it."""
+    by_status: dict[int, list[type[ServiceError]]] = {}
+    for kind in kinds:
+        by_status.setdefault(STATUS[kind], []).append(kind)
+        if kind is Overloaded:
+            by_status.setdefault(429, []).append(kind)
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status, errors in sorted(by_status.items()):
+        examples = {
+            EXAMPLES[e][0]: {"value": {"detail": EXAMPLES[e][1]}} for e in errors if e in EXAMPLES
+        }
+        documented[status] = {
+            "model": ErrorDetail,
+            "description": "; ".join(EXAMPLES[e][0] for e in errors if e in EXAMPLES),
+            "content": {"application/json": {"examples": examples}},
+        }
+    return documented
+
+
+def error_response(
+    status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> OrjsonResponse:
+    """The one error shape: ``{"detail": "..."}``."""
+    return OrjsonResponse({"detail": detail}, status_code=status, headers=dict(headers or {}))
 
 
 async def _service_error(request: Request, exc: Exception) -> OrjsonResponse:

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.classifier.model import Classifier
 from service.config import Settings
-from service.model import Classifier
 
 #: Small limits so that the limit tests stay cheap.
 LIMITS = {"max_images": 16, "max_body_bytes": 64 * 1024, "max_image_pixels": 256 * 256}

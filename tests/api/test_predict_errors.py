@@ -15,8 +15,8 @@ from PIL import Image
 
 from service.api.schemas.predict import ZERO
 from service.app import create_app
+from service.classifier.model import Classifier
 from service.config import Settings
-from service.model import Classifier
 from tests.api.conftest import LIMITS
 
 NPY = {"content-type": "application/x-npy"}
@@ -156,9 +156,7 @@ def test_streamed_body_over_the_limit_is_cut_before_it_is_read_whole(
     classifier_settings: Settings, classifier: Classifier
 ) -> None:
     """Without Content-Length the app stops pulling body chunks once the limit is passed."""
-    classifier.warm_up([1])
-    app = create_app(classifier_settings, classifier=classifier)
-    app.state.classifier = classifier  # what the lifespan does; driven here over raw ASGI
+    app = create_app(classifier_settings, classifier=classifier)  # driven over raw ASGI
     limit = LIMITS["max_body_bytes"]
     chunk, pulled, sent = 4096, 0, []
 

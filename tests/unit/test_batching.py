@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from service.batching import MicroBatcher
+from service.classifier.batching import MicroBatcher
 from service.errors import DeadlineExceeded, Overloaded
 
 
@@ -169,15 +169,11 @@ def test_an_idle_server_does_not_wait_for_the_batch_delay() -> None:
 def test_after_a_merged_batch_the_worker_waits_for_the_clients_to_return() -> None:
     """Closed-loop clients: after a batch of 4, the next 4 requests are gathered into one batch."""
     recorder = Recorder()
-    seen: list[tuple[int, float]] = []
+    histogram: dict[int, int] = {}
 
     async def scenario() -> None:
         batcher = MicroBatcher(
-            recorder,
-            max_batch_size=64,
-            max_batch_delay_ms=2_000,
-            max_queued=100,
-            observer=lambda n, d: seen.append((n, d)),
+            recorder, max_batch_size=64, max_batch_delay_ms=2_000, max_queued=100
         )
         batcher.start()
         await asyncio.gather(*(batcher.submit(np.ones((1, 1))) for _ in range(4)))
@@ -187,8 +183,9 @@ def test_after_a_merged_batch_the_worker_waits_for_the_clients_to_return() -> No
             return await batcher.submit(np.ones((1, 1)))
 
         await asyncio.gather(*(client(0.02 * i) for i in range(4)))
+        histogram.update(batcher.stats.size_histogram)
         await batcher.stop()
 
     run(scenario)
     assert recorder.sizes == [4, 4]
-    assert [n for n, _ in seen] == [4, 4]
+    assert histogram == {4: 2}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from service.classifier.inference import Inference
+from service.classifier.model import Classifier
 from service.config import Settings
-from service.inference import Inference
-from service.model import Classifier
 
 
 def test_calibrate_sets_one_inline_limit_for_both_paths(dry_run_model: Path) -> None:

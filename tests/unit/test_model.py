@@ -1,4 +1,4 @@
-"""Classifier (service/model.py) on tiny ONNX graphs built with onnx.helper."""
+"""The classifier package on tiny ONNX graphs built with onnx.helper: model, preprocess, predict."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from service.classifier.model import Classifier, warmup_sizes
+from service.classifier.predict import parse_options, softmax, top_k
+from service.classifier.preprocess import prepare
 from service.errors import InvalidInput, ModelLoadError, TooLarge
 from service.metadata import ModelMetadata
-from service.model import Classifier, check_top_k, softmax, top_k, warmup_sizes
 
 CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
 
@@ -77,13 +79,12 @@ def test_loads_metadata_and_reports_runtime(tmp_path: Path) -> None:
     )
     assert model.metadata == META
     assert model.image_shape == (4, 4)
-    assert model.runtime.providers_requested == ("cuda", "cpu")
-    assert model.runtime.providers_active[0] == ("cuda" if CUDA else "cpu")
-    assert model.runtime.intra_op_threads == 3
-    assert model.runtime.inter_op_threads == 1
-    assert model.runtime.graph_optimization_level == "basic"
+    assert model.session_info.providers_requested == ("cuda", "cpu")
+    assert model.session_info.providers_active[0] == ("cuda" if CUDA else "cpu")
+    assert model.session_info.intra_op_threads == 3
+    assert model.session_info.inter_op_threads == 1
+    assert model.session_info.graph_optimization_level == "basic"
     assert len(model.sha256) == 64
-    assert not model.ready
 
 
 @pytest.mark.parametrize(
@@ -137,14 +138,18 @@ def test_no_available_provider(tmp_path: Path) -> None:
 def test_normalisation_follows_the_metadata(model: Classifier) -> None:
     raw = np.array([[0, 255, 127.5, 63.75]] * 4, dtype=np.float32)
     expected = ((raw / 255.0) - 0.25) / 0.5
-    np.testing.assert_allclose(model.prepare(raw, max_images=1)[0, 0], expected, rtol=1e-6)
-    assert model.prepare(raw, max_images=1).dtype == np.float32
-    assert model.prepare(raw, normalized=True, max_images=1)[0, 0].tolist() == raw.tolist()
+    np.testing.assert_allclose(
+        prepare(raw, model.metadata, max_images=1)[0, 0], expected, rtol=1e-6
+    )
+    assert prepare(raw, model.metadata, max_images=1).dtype == np.float32
+    assert (
+        prepare(raw, model.metadata, normalized=True, max_images=1)[0, 0].tolist() == raw.tolist()
+    )
 
 
 @pytest.mark.parametrize("shape", [(4, 4), (3, 4, 4), (3, 1, 4, 4)])
 def test_prepare_accepts_the_three_layouts(model: Classifier, shape: tuple[int, ...]) -> None:
-    batch = model.prepare(np.ones(shape, dtype=np.uint8), max_images=3)
+    batch = prepare(np.ones(shape, dtype=np.uint8), model.metadata, max_images=3)
     assert batch.shape == (1 if len(shape) == 2 else 3, 1, 4, 4)
 
 
@@ -161,7 +166,7 @@ def test_prepare_accepts_the_three_layouts(model: Classifier, shape: tuple[int, 
 )
 def test_prepare_refuses(model: Classifier, array: np.ndarray, error: type, fragment: str) -> None:
     with pytest.raises(error) as caught:
-        model.prepare(array, max_images=4)
+        prepare(array, model.metadata, max_images=4)
     assert fragment in caught.value.message
 
 
@@ -174,11 +179,6 @@ def test_predict_checks_dtype_and_shape_before_ort(model: Classifier) -> None:
         model.predict(np.zeros((0, 1, 4, 4), dtype=np.float32))
     logits = model.predict(np.ones((2, 1, 4, 4), dtype=np.float32))
     assert logits.shape == (2, 3)
-
-
-def test_warm_up_sets_ready(model: Classifier) -> None:
-    model.warm_up(warmup_sizes(100))
-    assert model.ready
 
 
 def test_warmup_sizes() -> None:
@@ -203,6 +203,6 @@ def test_top_k_orders_by_probability_and_ties_by_index() -> None:
 
 
 @pytest.mark.parametrize("k", [0, 4, -1])
-def test_check_top_k(k: int) -> None:
+def test_top_k_must_be_within_the_labels(k: int) -> None:
     with pytest.raises(InvalidInput, match=f"top_k must be between 1 and 3 .*got {k}"):
-        check_top_k(k, 3)
+        parse_options({"top_k": k}, images=False, num_classes=3)

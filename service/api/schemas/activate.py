@@ -1,4 +1,4 @@
-"""Schemas of /activate and /activations: they document the JSON shapes (orjson parses the body)."""
+"""Schemas of /activate and /activations for the OpenAPI document (the request model is the feature's)."""
 
 from __future__ import annotations
 
@@ -6,54 +6,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ARRAY = "a number or nested lists of numbers (rank 0..8); NaN and Infinity are not JSON"
+from service.activations.request import ACTIVATE_EXAMPLES, ActivateRequest
 
-ACTIVATE_EXAMPLES: dict[str, dict[str, Any]] = {
-    "leaky_relu value and grad": {
-        "value": {
-            "function": "leaky_relu",
-            "params": {"negative_slope": 0.1},
-            "x": [[-2.0, -0.5, 0.0], [0.5, 1.0, 2.0]],
-            "outputs": ["value", "grad"],
-        }
-    },
-    "gelu with an upstream gradient (VJP)": {
-        "value": {
-            "function": "gelu",
-            "x": [-1.0, 0.0, 1.0],
-            "dtype": "float64",
-            "outputs": ["value", "vjp"],
-            "grad_output": [1.0, 1.0, 0.5],
-        }
-    },
-    "softmax along dim 1": {
-        "value": {"function": "softmax", "params": {"dim": 1}, "x": [[1.0, 2.0, 3.0]]}
-    },
-}
-
-
-class ActivateRequest(BaseModel):
-    """The JSON body of POST /activate."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    function: str = Field(description="a name from GET /activations (swish = silu)")
-    params: dict[str, Any] = Field(
-        default_factory=dict,
-        description="torch's parameter names; omitted ones take torch's defaults",
-    )
-    x: Any = Field(description=ARRAY)
-    dtype: Literal["float32", "float64"] = Field(
-        "float32", description="the precision of the computation (float32 in, float32 math)"
-    )
-    outputs: list[Literal["value", "grad", "vjp", "weight_grad", "slopes"]] | None = Field(
-        None,
-        description="default: value, grad (elementwise functions only) and vjp when grad_output "
-        "is given. weight_grad is prelu's, slopes rrelu's",
-    )
-    grad_output: Any | None = Field(
-        None, description="the upstream gradient for vjp, shaped like the output; " + ARRAY
-    )
+__all__ = [
+    "ACTIVATE_EXAMPLES",
+    "ActivateRequest",
+    "ActivateResponse",
+    "ActivationInfo",
+    "ActivationList",
+]
 
 
 class ActivateResponse(BaseModel):

@@ -1,10 +1,13 @@
-"""Schemas of POST /predict: options, the JSON request body (documentation) and the response."""
+"""Schemas of POST /predict: the three request bodies and the response, for the OpenAPI document."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from service.classifier.predict import PredictOptions
 
 #: Digit "0" from the digits test data: 8x8, raw values 0..16.
 ZERO: list[Any] = [
@@ -19,26 +22,9 @@ ZERO: list[Any] = [
 ]
 
 
-class PredictOptions(BaseModel):
-    """Options shared by every body type (JSON keys, form fields or query parameters)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    top_k: int = Field(3, description="how many classes to list per image, 1..number of labels")
-    return_probabilities: bool = Field(False, description="add every class probability")
-    return_logits: bool = Field(False, description="add the raw logits")
-    normalized: bool = Field(
-        False, description="inputs are already normalised (JSON and .npy only)"
-    )
-    invert: Literal["auto"] | bool = Field(
-        "auto",
-        description="image files only: auto inverts dark ink on light paper (judged by the "
-        "border) to match the light-on-dark training data; true or false forces it",
-    )
-
-
-class PredictRequest(BaseModel):
-    """The JSON body of /predict (parsed by orjson; this model documents it)."""
+class PredictRequest(PredictOptions):
+    """The JSON body of /predict: the images and any option (parsed by orjson and validated by
+    PredictOptions; this model documents it)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"inputs": ZERO, "top_k": 3}]})
 
@@ -46,10 +32,7 @@ class PredictRequest(BaseModel):
         description="one image (H, W), or a batch (N, H, W) or (N, 1, H, W), in the raw value "
         "range GET /model reports (digits: 0..16)"
     )
-    top_k: int = 3
-    return_probabilities: bool = False
-    return_logits: bool = False
-    normalized: bool = False
+    invert: SkipJsonSchema[Literal["auto"] | bool] = "auto"  # image files only
 
 
 class ClassScore(BaseModel):
@@ -98,3 +81,54 @@ class PredictResponse(BaseModel):
 
     model: ModelRef
     predictions: list[Prediction]
+
+
+JSON, MULTIPART, NPY = "application/json", "multipart/form-data", "application/x-npy"
+_FORM_FIELDS = {
+    name: schema
+    for name, schema in PredictOptions.model_json_schema()["properties"].items()
+    if name != "normalized"
+}
+
+REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "One of three content types; options may also be given as query parameters "
+    "(body keys and form fields take precedence).",
+    "content": {
+        JSON: {
+            "schema": PredictRequest.model_json_schema(),
+            "examples": {
+                "one image": {"value": {"inputs": ZERO}},
+                "a batch with probabilities": {
+                    "value": {"inputs": [ZERO, ZERO], "top_k": 2, "return_probabilities": True}
+                },
+            },
+        },
+        MULTIPART: {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {
+                    "files": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "image files: PNG, JPEG, BMP, GIF, WebP, TIFF",
+                    },
+                    **_FORM_FIELDS,
+                },
+            },
+            "examples": {
+                "two photos": {"value": {"files": ["seven.png", "three.jpg"], "invert": "auto"}}
+            },
+        },
+        NPY: {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "numpy.save of one array (N, H, W) or (N, 1, H, W); float32, "
+                "float64 or uint8; options as query parameters",
+            },
+            "examples": {"a batch": {"value": "<bytes of numpy.save(f, images)>"}},
+        },
+    },
+}

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import onnxruntime as ort
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from service.api.deps import LoadedClassifierDep
-from service.api.schemas.health import ErrorDetail
+from service.api import errors
+from service.api.deps import RuntimeDep
 from service.api.schemas.model import BatchingInfo, ModelInfo, Normalization, RuntimeInfo
+from service.classifier.inference import Inference
 from service.config import Settings
-from service.inference import Inference
+from service.errors import NotReady
 
 router = APIRouter(tags=["model"])
 
 
-@router.get(
-    "/model",
-    response_model=ModelInfo,
-    responses={503: {"model": ErrorDetail, "description": "the model is not loaded yet"}},
-)
-async def model_info(classifier: LoadedClassifierDep, request: Request) -> ModelInfo:
+@router.get("/model", response_model=ModelInfo, responses=errors.responses(NotReady))
+async def model_info(runtime: RuntimeDep) -> ModelInfo:
     """The model's name, version, labels, input contract (shape, raw value range,
     normalisation), test accuracy, opset, file SHA-256, and the execution providers requested
     and actually active with the thread settings, and what dynamic batching has done."""
-    meta, runtime = classifier.metadata, classifier.runtime
+    classifier = runtime.loaded_classifier()
+    meta, session = classifier.metadata, classifier.session_info
     return ModelInfo(
         name=meta.name,
         version=meta.version,
@@ -42,13 +40,13 @@ async def model_info(classifier: LoadedClassifierDep, request: Request) -> Model
         file_bytes=classifier.file_bytes,
         runtime=RuntimeInfo(
             onnxruntime_version=ort.__version__,
-            providers_requested=list(runtime.providers_requested),
-            providers_active=list(runtime.providers_active),
-            intra_op_threads=runtime.intra_op_threads,
-            inter_op_threads=runtime.inter_op_threads,
-            graph_optimization_level=runtime.graph_optimization_level,
+            providers_requested=list(session.providers_requested),
+            providers_active=list(session.providers_active),
+            intra_op_threads=session.intra_op_threads,
+            inter_op_threads=session.inter_op_threads,
+            graph_optimization_level=session.graph_optimization_level,
         ),
-        batching=_batching(request.app.state.settings, request.app.state.inference),
+        batching=_batching(runtime.settings, runtime.inference),
     )
 
 

@@ -15,8 +15,6 @@ import numpy as np
 from service.errors import DeadlineExceeded, Overloaded
 
 RunFn = Callable[[np.ndarray], np.ndarray]
-#: Called after every batch with (images in the batch, seconds its oldest item waited).
-BatchObserver = Callable[[int, float], None]
 
 
 @dataclass(eq=False)
@@ -69,7 +67,6 @@ class MicroBatcher:
         max_queued: int,
         executor: Executor | None = None,
         inline_max_items: int = 0,
-        observer: BatchObserver | None = None,
     ) -> None:
         if max_batch_size < 1 or max_queued < 1 or max_batch_delay_ms < 0:
             raise ValueError("max_batch_size and max_queued must be >= 1, max_batch_delay_ms >= 0")
@@ -80,7 +77,6 @@ class MicroBatcher:
         self._executor = executor
         #: Batches of at most this many items run inline (adjustable once the run is timed).
         self.inline_max_items = inline_max_items
-        self._observer = observer
         self._queue: deque[_Entry] = deque()
         self._queued = 0
         self._wakeup = asyncio.Event()
@@ -170,29 +166,33 @@ class MicroBatcher:
             ):
                 images = await self._gather_more(entries, images)
             started = time.perf_counter()
-            batch = (
-                entries[0].items
-                if len(entries) == 1
-                else np.concatenate([e.items for e in entries])
-            )
-            try:
-                if self._executor is None or images <= self.inline_max_items:
-                    output = self._run(batch)
-                else:
-                    output = await loop.run_in_executor(self._executor, self._run, batch)
-            except Exception as exc:  # every caller of the batch gets the error
-                for entry in entries:
-                    if not entry.future.done():
-                        entry.future.set_exception(exc)
-            else:
-                offset = 0
-                for entry in entries:
-                    size = len(entry.items)
-                    if not entry.future.done():
-                        entry.future.set_result(output[offset : offset + size])
-                    offset += size
+            await self._run_batch(loop, entries, images)
             self._expected_requests = len(entries)
             self._record(images, len(entries), started - entries[0].enqueued)
+
+    async def _run_batch(
+        self, loop: asyncio.AbstractEventLoop, entries: list[_Entry], images: int
+    ) -> None:
+        """One run over the entries' items; each caller gets its rows, or the error."""
+        batch = (
+            entries[0].items if len(entries) == 1 else np.concatenate([e.items for e in entries])
+        )
+        try:
+            if self._executor is None or images <= self.inline_max_items:
+                output = self._run(batch)
+            else:
+                output = await loop.run_in_executor(self._executor, self._run, batch)
+        except Exception as exc:  # every caller of the batch gets the error
+            for entry in entries:
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
+            return
+        offset = 0
+        for entry in entries:
+            size = len(entry.items)
+            if not entry.future.done():
+                entry.future.set_result(output[offset : offset + size])
+            offset += size
 
     async def _gather_more(self, entries: list[_Entry], images: int) -> int:
         deadline = time.perf_counter() + self._delay_s
@@ -219,8 +219,6 @@ class MicroBatcher:
         stats.last_queue_delay_ms = delay_s * 1000
         stats.max_batch_images = max(stats.max_batch_images, images)
         stats.size_histogram[images] = stats.size_histogram.get(images, 0) + 1
-        if self._observer is not None:
-            self._observer(images, delay_s)
 
 
 def _expire(future: asyncio.Future[np.ndarray], timeout_s: float) -> None:

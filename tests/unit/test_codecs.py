@@ -8,16 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
+from service.codecs.json_arrays import array_from_json, json_may_hold_booleans, parse_json
+from service.codecs.npy import dump_npy, dump_npz, load_npy, load_npz
 from service.errors import InvalidInput, TooLarge
-from service.tensors import (
-    array_from_json,
-    dump_npy,
-    dump_npz,
-    json_may_hold_booleans,
-    load_npy,
-    load_npz,
-    parse_json,
-)
 
 F32 = [np.dtype(np.float32), np.dtype(np.float64)]
 

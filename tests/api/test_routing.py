@@ -1,4 +1,4 @@
-"""The /predict fast lane's own transport work: streamed bodies, limits and readiness."""
+"""The raw-ASGI routes' own transport work: streamed bodies, limits, readiness, root path."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ async def _streamed(chunks: list[bytes]) -> AsyncIterator[bytes]:
 
 
 def test_a_streamed_body_over_the_limit_is_refused_while_it_is_read(dry_run_model: Path) -> None:
-    """No Content-Length (chunked): the lane counts the bytes and stops at the limit."""
+    """No Content-Length (chunked): the route counts the bytes and stops at the limit."""
     app = create_app(Settings(model_path=dry_run_model, max_body_bytes=1024))
 
     async def scenario() -> httpx.Response:
@@ -37,7 +37,7 @@ def test_a_streamed_body_over_the_limit_is_refused_while_it_is_read(dry_run_mode
     assert answer.json() == {"detail": "the request body exceeds the limit of 1024 bytes"}
 
 
-def test_before_start_up_the_lane_answers_503_with_the_reason(dry_run_model: Path) -> None:
+def test_before_start_up_the_route_answers_503_with_the_reason(dry_run_model: Path) -> None:
     app = create_app(Settings(model_path=dry_run_model))  # lifespan not run: nothing loaded
 
     async def scenario() -> httpx.Response:

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from service.batching import MicroBatcher
+from service.classifier.batching import MicroBatcher
+from service.classifier.model import Classifier
 from service.config import Settings
-from service.model import Classifier
 
 #: A batch runs inline on the event loop when ONNX Runtime needs at most this long for it. A hop
 #: to the ORT thread and back costs 35-70 us here (measured: 641 -> 537 us for a 64-image request

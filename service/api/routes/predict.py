@@ -1,0 +1,87 @@
+"""POST /predict: the transport of the classifier, one route for JSON, .npy and image uploads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from service.api import errors
+from service.api.routing import AsgiRoute, Exchange
+from service.api.schemas.predict import JSON, MULTIPART, NPY, REQUEST_BODY, PredictResponse
+from service.classifier.predict import OPTIONS, PredictOptions, Predictor
+from service.errors import (
+    DeadlineExceeded,
+    InvalidInput,
+    NotReady,
+    Overloaded,
+    TooLarge,
+    UnsupportedMediaType,
+)
+from service.runtime import Runtime
+
+_QUERY = frozenset(OPTIONS)
+
+
+async def predict(options: Annotated[PredictOptions, Query()]) -> PredictResponse:
+    """Classify one or many images. Send a JSON array in the raw value range GET /model reports
+    (digits: 0..16), image files as multipart/form-data (converted to grayscale and resized like
+    the training data), or a .npy array. Each image gets its label, class index, confidence and
+    the top-k classes. Options go in the JSON body, as form fields or as query parameters (body
+    keys and form fields take precedence)."""
+    raise NotImplementedError  # documentation only: AsgiRoute serves the requests with _serve
+
+
+async def _serve(exchange: Exchange) -> dict[str, Any]:
+    runtime: Runtime = exchange.state.runtime
+    media = exchange.media
+    if media == JSON:
+        body = await exchange.body()
+        return await runtime.ready_predictor().from_json(body, exchange.query(_QUERY))
+    if media == NPY:
+        body = await exchange.body()
+        return await runtime.ready_predictor().from_npy(body, exchange.query(_QUERY))
+    if media == MULTIPART:
+        predictor = runtime.ready_predictor()
+        return await _from_upload(exchange, predictor)
+    raise UnsupportedMediaType(
+        f"Content-Type {media or '(none)'!r} is not accepted; send {JSON}, {MULTIPART} "
+        f"(image files) or {NPY}"
+    )
+
+
+async def _from_upload(exchange: Exchange, predictor: Predictor) -> dict[str, Any]:
+    """Starlette's multipart parser, held to max_images files; the rest is the classifier's."""
+    max_files = predictor.limits.max_images
+    request = Request(exchange.scope, exchange.receive)
+    files: list[tuple[str, bytes]] = []
+    fields: dict[str, str] = {}
+    try:
+        async with request.form(max_files=max_files, max_fields=32) as form:
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    files.append((value.filename or key, await value.read()))
+                else:
+                    fields[key] = value
+    except HTTPException as exc:  # the parser reports its limits and syntax errors so
+        if "Too many files" in str(exc.detail):
+            raise TooLarge(f"more than {max_files} images in one request (max_images)") from None
+        raise InvalidInput(f"malformed multipart body: {exc.detail}") from None
+    return await predictor.from_images(files, fields, exchange.query(_QUERY))
+
+
+route = AsgiRoute(
+    "/predict",
+    predict,
+    handler=_serve,
+    methods=["POST"],
+    tags=["classifier"],
+    response_model=PredictResponse,
+    openapi_extra={"requestBody": REQUEST_BODY},
+    responses=errors.responses(
+        InvalidInput, UnsupportedMediaType, TooLarge, Overloaded, NotReady, DeadlineExceeded
+    ),
+)

@@ -1,0 +1,124 @@
+"""AsgiRoute: a hot endpoint served in raw ASGI, yet one documented route of the routing table.
+
+Measured on /predict: FastAPI's per-request work (dependency solving, query validation,
+Request and Response objects) cost several times the model's 15-50 us on a one-image request.
+Starlette routes accept a raw ASGI endpoint ("Endpoint is a class. Treat it as ASGI"); this
+route keeps FastAPI's OpenAPI operation, built from a documentation signature as for any
+route, and hands each request to the ASGI handler: routing, ``--root-path``, 404/405 and the
+middleware stay the framework's, and there is no second path to drift from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi.routing import APIRoute
+from starlette.datastructures import State
+from starlette.types import Receive, Scope, Send
+
+from service.api.body_limit import body_too_large
+from service.api.errors import describe
+from service.api.responses import ORJSON_OPTIONS
+from service.errors import ServiceError
+
+Handler = Callable[["Exchange"], Awaitable[Any]]
+_JSON = [(b"content-type", b"application/json")]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer already rendered: the body, its media type and extra headers."""
+
+    body: bytes
+    media: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class AsgiRoute(APIRoute):
+    """An APIRoute documented from ``endpoint`` and served by ``handler(exchange) -> answer``.
+
+    A Reply is sent as it is, any other answer rendered as JSON, with status 200; a
+    ServiceError becomes the status and ``{"detail": ...}`` of the one error table
+    (service/api/errors.py).
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        handler: Handler = kwargs.pop("handler")
+        super().__init__(path, endpoint, **kwargs)
+        self.handler = handler
+        self.app = self._serve
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state: State = scope["app"].state
+        try:
+            answer = await self.handler(Exchange(scope, receive, state))
+            status, headers = 200, _JSON
+        except ServiceError as exc:
+            status, detail, extra = describe(exc, state.settings.overload_status)
+            answer = {"detail": detail}
+            headers = _JSON + _encode(extra)
+        except ClientGone:
+            return
+        if isinstance(answer, Reply):
+            payload = answer.body
+            headers = [(b"content-type", answer.media.encode()), *_encode(answer.headers)]
+        else:
+            payload = orjson.dumps(answer, option=ORJSON_OPTIONS)
+        length = (b"content-length", b"%d" % len(payload))
+        await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _encode(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived: there is no one to answer."""
+
+
+class Exchange:
+    """One request as a handler sees it: media type, query options, the body within a limit."""
+
+    __slots__ = ("length", "media", "receive", "scope", "state")
+
+    def __init__(self, scope: Scope, receive: Receive, state: State) -> None:
+        self.scope, self.receive, self.state = scope, receive, state
+        self.media, self.length = "", None
+        for key, value in scope["headers"]:
+            if key == b"content-type":
+                self.media = value.decode("latin-1").split(";", 1)[0].strip().lower()
+            elif key == b"content-length" and value.isdigit():
+                self.length = int(value)
+
+    def query(self, names: frozenset[str] | None = None) -> dict[str, str]:
+        """Query parameters (the last of repeated ones), only ``names`` when given."""
+        return {k: v for k, v in self.query_items() if names is None or k in names}
+
+    def query_items(self) -> list[tuple[str, str]]:
+        """Every query parameter in order, blank values kept (``?top_k=`` is an error, not 3)."""
+        raw = self.scope["query_string"]
+        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
+
+    async def body(self) -> bytes:
+        """The whole body, refused with TooLarge as soon as it passes max_body_bytes."""
+        limit = self.state.settings.max_body_bytes
+        if self.length is not None and self.length > limit:
+            raise body_too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise body_too_large(limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)

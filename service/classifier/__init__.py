@@ -1,0 +1,1 @@
+"""The /predict feature without HTTP: the ONNX Runtime model, preprocessing, batching, predictions."""

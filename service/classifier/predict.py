@@ -1,0 +1,206 @@
+"""The /predict feature without a transport: options -> decode -> prepare -> logits -> predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from service import offload
+from service.classifier.inference import Inference
+from service.classifier.preprocess import images_to_batch, prepare
+from service.codecs import json_arrays, npy
+from service.config import Settings
+from service.errors import InvalidInput, TooLarge
+from service.metadata import ModelMetadata
+
+#: The dtypes a .npy body may hold.
+NPY_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
+
+
+class PredictOptions(BaseModel):
+    """Options shared by every body type: JSON keys, form fields or query parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top_k: int = Field(3, description="how many classes to list per image, 1..number of labels")
+    return_probabilities: bool = Field(False, description="add every class probability")
+    return_logits: bool = Field(False, description="add the raw logits")
+    normalized: bool = Field(
+        False, description="inputs are already normalised (JSON and .npy only)"
+    )
+    invert: Literal["auto"] | bool = Field(
+        "auto",
+        description="image files only: auto inverts dark ink on light paper (judged by the "
+        "border) to match the light-on-dark training data; true or false forces it",
+    )
+
+
+#: Every option's name, in the order they are documented.
+OPTIONS = tuple(PredictOptions.model_fields)
+_DEFAULTS = PredictOptions()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The budgets a /predict request is held to, from the settings."""
+
+    max_images: int
+    max_elements: int
+    max_image_pixels: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings, meta: ModelMetadata) -> Limits:
+        # Generous enough that a wrong shape or too many images get prepare's clearer message.
+        per_image = int(np.prod(meta.input_shape))
+        elements = max(settings.max_elements, settings.max_images * per_image)
+        return cls(settings.max_images, elements, settings.max_image_pixels)
+
+
+def parse_options(values: Mapping[str, Any], *, images: bool, num_classes: int) -> PredictOptions:
+    """Validate options from any source; InvalidInput names the option and the rule."""
+    if not values:
+        return _DEFAULTS
+    try:
+        options = PredictOptions.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"][:1])
+        if error["type"] == "extra_forbidden":
+            raise InvalidInput(
+                f"unknown option {name!r}; allowed: inputs, {', '.join(OPTIONS)}"
+            ) from None
+        raise InvalidInput(f"{name}: {error['msg']} (got {error.get('input')!r})") from None
+    if images and "normalized" in values:
+        raise InvalidInput("normalized applies to JSON and .npy inputs, not image files")
+    if not images and "invert" in values:
+        raise InvalidInput("invert applies to image files, not JSON or .npy inputs")
+    if not 1 <= options.top_k <= num_classes:
+        raise InvalidInput(
+            f"top_k must be between 1 and {num_classes} (the labels), got {options.top_k}"
+        )
+    return options
+
+
+class Predictor:
+    """The whole of /predict for the served model; every transport calls these methods.
+
+    ``query`` holds options given beside the body (query parameters); body keys and form
+    fields take precedence over them.
+    """
+
+    def __init__(self, inference: Inference, settings: Settings) -> None:
+        self.inference = inference
+        self.meta = inference.classifier.metadata
+        self.limits = Limits.from_settings(settings, self.meta)
+        self._model = {"name": self.meta.name, "version": self.meta.version}
+
+    async def from_json(self, body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
+        """A JSON object {"inputs": [...], option: value, ...}."""
+        batch, options = await offload.by_size(len(body), self._decode_json, body, query)
+        return self.answer(await self.inference.logits(batch), options)
+
+    async def from_npy(self, body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
+        """The bytes of numpy.save(f, images); options from ``query`` only."""
+        batch, options = await offload.by_size(len(body), self._decode_npy, body, query)
+        return self.answer(await self.inference.logits(batch), options)
+
+    async def from_images(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        fields: Mapping[str, str],
+        query: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """Image files (name, bytes) with options as form ``fields`` or ``query``."""
+        options = parse_options({**query, **fields}, images=True, num_classes=self.meta.num_classes)
+        invert = None if options.invert == "auto" else bool(options.invert)
+        limits = self.limits
+        size = sum(len(data) for _, data in files)
+        batch = await offload.by_size(
+            size,
+            images_to_batch,
+            files,
+            self.meta,
+            invert=invert,
+            max_images=limits.max_images,
+            max_pixels=limits.max_image_pixels,
+        )
+        return self.answer(await self.inference.logits(batch), options)
+
+    def _decode_json(
+        self, body: bytes, query: Mapping[str, str]
+    ) -> tuple[np.ndarray[Any, Any], PredictOptions]:
+        document = json_arrays.parse_json(body)
+        if not isinstance(document, dict) or "inputs" not in document:
+            raise InvalidInput('the JSON body must be an object with "inputs": [[...], ...]')
+        inputs = document.pop("inputs")
+        values = {**query, **document} if query else document
+        options = parse_options(values, images=False, num_classes=self.meta.num_classes)
+        limit = self.limits.max_images
+        if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
+            raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
+        raw = json_arrays.array_from_json(
+            inputs, dtype=np.float32, max_elements=self.limits.max_elements, name="inputs"
+        )
+        return prepare(raw, self.meta, max_images=limit, normalized=options.normalized), options
+
+    def _decode_npy(
+        self, body: bytes, query: Mapping[str, str]
+    ) -> tuple[np.ndarray[Any, Any], PredictOptions]:
+        options = parse_options(query, images=False, num_classes=self.meta.num_classes)
+        raw = npy.load_npy(body, max_elements=self.limits.max_elements, allowed_dtypes=NPY_DTYPES)
+        limit = self.limits.max_images
+        return prepare(raw, self.meta, max_images=limit, normalized=options.normalized), options
+
+    def answer(self, logits: np.ndarray[Any, Any], options: PredictOptions) -> dict[str, Any]:
+        """Label, index, confidence and top-k per image (plus probabilities and logits if asked)."""
+        labels = self.meta.labels
+        probabilities = softmax(logits)
+        order = top_k(probabilities, options.top_k).tolist()
+        rows = probabilities.tolist()
+        # One comprehension over plain lists: this runs per image, 64 times for 64 images.
+        predictions: list[dict[str, Any]] = [
+            {
+                "label": labels[indices[0]],
+                "index": indices[0],
+                "confidence": row[indices[0]],
+                "top_k": [{"label": labels[i], "index": i, "probability": row[i]} for i in indices],
+            }
+            for indices, row in zip(order, rows, strict=True)
+        ]
+        if options.return_probabilities:
+            for prediction, row in zip(predictions, rows, strict=True):
+                prediction["probabilities"] = row
+        if options.return_logits:
+            # float32 rows: orjson writes each value's shortest float32 form.
+            for prediction, logit_row in zip(predictions, logits, strict=True):
+                prediction["logits"] = logit_row
+        return {"model": self._model, "predictions": predictions}
+
+
+def softmax(logits: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Row-wise softmax in float64, stable for any finite logits (the row maximum first)."""
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def top_k(probabilities: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
+    """Indices (N, k) of the k most probable classes per row, most probable first; ties keep
+    the lower index first, as argmax does."""
+    order: np.ndarray[Any, Any] = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return order
+
+
+def _rank(nested: list[Any]) -> int:
+    rank = 0
+    node: Any = nested
+    while isinstance(node, list) and node:
+        rank += 1
+        node = node[0]
+    return rank
