@@ -27,6 +27,7 @@ def main() -> int:
     common = {
         "host": settings.host,
         "port": settings.port,
+        "root_path": settings.root_path,
         "log_level": settings.log_level,
         "server_header": False,
         "access_log": settings.access_log,

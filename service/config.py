@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     """TCP port to listen on."""
 
+    root_path: str = Field("", pattern=r"^(/[^/\s]+)*$")
+    """The path prefix a reverse proxy strips before forwarding (uvicorn's --root-path), e.g.
+    `/api`: routes still match, and the docs page and OpenAPI `servers` name the prefix."""
+
     workers: int = Field(1, ge=1, le=64)
     """uvicorn worker processes; each loads its own ONNX Runtime session."""
 

@@ -45,7 +45,13 @@ EXAMPLES: dict[type[ServiceError], tuple[str, str]] = {
         "Content-Type 'text/plain' is not accepted; send application/json, multipart/form-data "
         "(image files) or application/x-npy",
     ),
-    NotFound: ("unknown name", "no activation function 'relu7'; known: celu, elu, gelu, ..."),
+    NotFound: (
+        "unknown name",
+        "unknown activation function 'relu7'; valid names: celu, elu, gelu, glu, hardshrink, "
+        "hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish, prelu, "
+        "relu, relu6, rrelu, selu, sigmoid, silu, softmax, softplus, softshrink, softsign, "
+        "swish, tanh, tanhshrink, threshold",
+    ),
     TooLarge: ("over a limit", "the request body exceeds the limit of 134217728 bytes"),
     Overloaded: (
         "queue full (429 with RELU_SERVE_OVERLOAD_STATUS=429); Retry-After says when to retry",

@@ -144,3 +144,27 @@ def test_predict_documents_all_three_request_bodies(client: TestClient) -> None:
     assert params == {"top_k", "return_probabilities", "return_logits", "normalized", "invert"}
     for status in ("413", "415", "422", "503"):
         assert status in operation["responses"], status
+
+
+def test_error_responses_are_documented_with_the_messages_the_service_sends(
+    client: TestClient,
+) -> None:
+    """The examples come from the one error table; the ones that do not depend on a limit
+    are provoked here and must read exactly as documented."""
+    spec = client.get("/openapi.json").json()["paths"]
+
+    def example(path: str, method: str, status: int) -> list[str]:
+        content = spec[path][method]["responses"][str(status)]["content"]["application/json"]
+        return [e["value"]["detail"] for e in content["examples"].values()]
+
+    for status in (413, 415, 422, 429, 503, 504):
+        assert example("/predict", "post", status), status
+    assert example("/activate", "post", 413)
+    wrong_type = client.post("/predict", content=b"1", headers={"content-type": "text/plain"})
+    assert wrong_type.json()["detail"] in example("/predict", "post", 415)
+    top_k = client.post("/predict?top_k=0", json={"inputs": [[0] * 8] * 8})
+    assert top_k.json()["detail"] in example("/predict", "post", 422)
+    unknown = client.get("/activations/relu7")
+    assert unknown.json()["detail"] in example("/activations/{name}", "get", 404)
+    assert "warming up" in example("/readyz", "get", 503)[0]
+    assert "queue is full" in example("/predict", "post", 429)[0]
