@@ -36,6 +36,7 @@ lint: $(VENV)/.dev  ## ruff, ruff format --check, mypy --strict, import contract
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy service model_export
+	$(VENV)/bin/mypy tests
 	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.dev  ## apply ruff's fixes and formatting

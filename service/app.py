@@ -10,7 +10,6 @@ from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.api import errors
-from service.api.body_limit import BodyLimit
 from service.api.responses import OrjsonResponse
 from service.api.routes import activate, health, model_info, predict
 from service.classifier.model import Classifier
@@ -57,7 +56,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(activate.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 
 

@@ -25,7 +25,9 @@ def test_module_and_function_sizes(path: Path) -> None:
     for function in functions(ast.parse(source)):
         assert function.end_lineno is not None
         length = function.end_lineno - function.lineno + 1
-        assert length <= MAX_FUNCTION_LINES, f"{path.name}:{function.lineno} {function.name}: {length} lines"
+        assert length <= MAX_FUNCTION_LINES, (
+            f"{path.name}:{function.lineno} {function.name}: {length} lines"
+        )
 
 
 def test_the_check_sees_the_code() -> None:

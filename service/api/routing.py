@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 import orjson
 from fastapi.routing import APIRoute
 from starlette.datastructures import State
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from service.api.body_limit import body_too_large
 from service.api.errors import describe
@@ -106,19 +106,35 @@ class Exchange:
 
     async def body(self) -> bytes:
         """The whole body, refused with TooLarge as soon as it passes max_body_bytes."""
+        receive = self.bounded_receive()
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def bounded_receive(self) -> Receive:
+        """``receive`` that raises TooLarge once the body passes max_body_bytes: at once for a
+        declared Content-Length over it, else as soon as the chunks received add up past it.
+
+        Every route that reads a body reads it through here (they are all AsgiRoutes), so the
+        limit needs no middleware in front of every request.
+        """
         limit = self.state.settings.max_body_bytes
         if self.length is not None and self.length > limit:
             raise body_too_large(limit)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
+        received = 0
+        receive = self.receive
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
                 raise body_too_large(limit)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return message
+
+        return bounded

@@ -82,6 +82,8 @@ class MicroBatcher:
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._expected_requests = 1
+        #: True while the worker holds a batch (gathering, running): new work must queue.
+        self._busy = False
         self.stats = BatchStats()
 
     @property
@@ -111,6 +113,14 @@ class MicroBatcher:
     async def submit(self, items: np.ndarray, timeout_s: float | None = None) -> np.ndarray:
         """Queue ``items`` for the next batch and return ``run``'s output rows for them."""
         count = len(items)
+        if not self._busy and not self._queue and count <= self.inline_max_items:
+            # Idle and short: run it now, as the worker would at once, without the round trip
+            # through the queue, a future and a task switch (the idle-server case, measured
+            # as ~20 % of a one-image request's instructions).
+            output = self._run(items)
+            self._expected_requests = 1
+            self._record(count, 1, 0.0)
+            return output
         if self._queued + count > self.max_queued:
             raise Overloaded(
                 f"the queue is full ({self._queued} images waiting, limit {self.max_queued}); retry shortly"
@@ -159,6 +169,7 @@ class MicroBatcher:
             images = self._take(entries, 0)
             if not entries:
                 continue
+            self._busy = True
             if (
                 self._delay_s
                 and len(entries) < self._expected_requests
@@ -166,7 +177,10 @@ class MicroBatcher:
             ):
                 images = await self._gather_more(entries, images)
             started = time.perf_counter()
-            await self._run_batch(loop, entries, images)
+            try:
+                await self._run_batch(loop, entries, images)
+            finally:
+                self._busy = False
             self._expected_requests = len(entries)
             self._record(images, len(entries), started - entries[0].enqueued)
 

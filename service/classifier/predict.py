@@ -143,7 +143,11 @@ class Predictor:
         if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
             raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
         raw = json_arrays.array_from_json(
-            inputs, dtype=np.float32, max_elements=self.limits.max_elements, name="inputs"
+            inputs,
+            dtype=np.float32,
+            max_elements=self.limits.max_elements,
+            name="inputs",
+            may_hold_booleans=json_arrays.json_may_hold_booleans(body),
         )
         return prepare(raw, self.meta, max_images=limit, normalized=options.normalized), options
 

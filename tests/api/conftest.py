@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,8 +14,15 @@ from service.app import create_app
 from service.classifier.model import Classifier
 from service.config import Settings
 
+
+class Limits(TypedDict):
+    max_images: int
+    max_body_bytes: int
+    max_image_pixels: int
+
+
 #: Small limits so that the limit tests stay cheap.
-LIMITS = {"max_images": 16, "max_body_bytes": 64 * 1024, "max_image_pixels": 256 * 256}
+LIMITS: Limits = {"max_images": 16, "max_body_bytes": 64 * 1024, "max_image_pixels": 256 * 256}
 
 
 def wait_ready(client: TestClient, timeout_s: float = 30.0) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +36,8 @@ def npy(array: np.ndarray) -> bytes:
 
 def npz(**arrays: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    members: dict[str, Any] = arrays  # as kwds, not savez's allow_pickle: bool
+    np.savez(buffer, **members)
     return buffer.getvalue()
 
 
@@ -91,7 +93,7 @@ def test_json_glu_output_has_half_the_size(client):
 
 
 def test_json_prelu_weight_grad_and_rrelu_slopes(client):
-    body = {
+    body: dict[str, Any] = {
         "function": "prelu",
         "params": {"weight": [0.1, 0.2]},
         "x": [[-2, 1], [3, -4]],

@@ -7,6 +7,8 @@ import io
 import json
 import struct
 import zlib
+from collections.abc import MutableMapping
+from typing import Any
 
 import numpy as np
 import pytest
@@ -158,14 +160,15 @@ def test_streamed_body_over_the_limit_is_cut_before_it_is_read_whole(
     """Without Content-Length the app stops pulling body chunks once the limit is passed."""
     app = create_app(classifier_settings, classifier=classifier)  # driven over raw ASGI
     limit = LIMITS["max_body_bytes"]
-    chunk, pulled, sent = 4096, 0, []
+    chunk, pulled = 4096, 0
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict:
         nonlocal pulled
         pulled += 1
         return {"type": "http.request", "body": b"0" * chunk, "more_body": pulled < 100}
 
-    async def send(message: dict) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {

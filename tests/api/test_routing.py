@@ -48,3 +48,19 @@ def test_before_start_up_the_route_answers_503_with_the_reason(dry_run_model: Pa
     answer = asyncio.run(scenario())
     assert answer.status_code == 503
     assert answer.json() == {"detail": "not ready: the application has not started"}
+
+
+def test_every_route_that_takes_a_body_reads_it_within_the_limit(dry_run_model: Path) -> None:
+    """The body limit lives where bodies are read (Exchange); no other route may read one."""
+    from fastapi.routing import APIRoute
+
+    from service.api.routing import AsgiRoute
+
+    app = create_app(Settings(model_path=dry_run_model))
+    with_bodies = [
+        route
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.methods & {"POST", "PUT", "PATCH"}
+    ]
+    assert {route.path for route in with_bodies} == {"/predict", "/activate"}
+    assert all(isinstance(route, AsgiRoute) for route in with_bodies)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -67,7 +69,7 @@ def cases(draw, name: str):
     else:
         shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5))
         params = params_for(name, shape, draw)
-    width = 32 if dtype is np.float32 else 64
+    width: Literal[32, 64] = 32 if dtype is np.float32 else 64
     elements = st.one_of(
         st.floats(width=width, allow_nan=True, allow_infinity=True),
         st.floats(-10, 10, width=width),

@@ -54,7 +54,7 @@ def grid(dtype: type, points: list[float]) -> np.ndarray:
         1e4, -1e4, 1e10, -1e10, 1e30, -1e30, float(info.max), -float(info.max),
     ]  # fmt: skip
     dense = np.linspace(-12, 12, 2401)
-    x = np.concatenate([dense, specials]).astype(dtype)
+    x: np.ndarray = np.concatenate([dense, specials]).astype(dtype)
     near = [np.nextafter(dtype(k), dtype(d)) for k in points for d in (-np.inf, np.inf)]
     return np.concatenate([x, np.array(points + near, dtype=dtype)])
 

@@ -189,3 +189,36 @@ def test_after_a_merged_batch_the_worker_waits_for_the_clients_to_return() -> No
     run(scenario)
     assert recorder.sizes == [4, 4]
     assert histogram == {4: 2}
+
+
+def test_an_idle_batcher_runs_a_small_submission_at_once_and_a_busy_one_queues_it() -> None:
+    """Within inline_max_items an idle batcher runs the work in the caller, without the
+    worker (here never started); while the worker holds a batch, new work waits its turn."""
+    gate = threading.Event()
+    recorder = Recorder(gate)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(
+            recorder,
+            max_batch_size=64,
+            max_batch_delay_ms=0,
+            max_queued=100,
+            executor=ThreadPoolExecutor(1),
+            inline_max_items=2,
+        )
+        gate.set()
+        np.testing.assert_array_equal(await batcher.submit(np.ones((2, 1))), np.full((2, 1), 2))
+        assert recorder.sizes == [2] and batcher.stats.batches == 1
+        gate.clear()
+        batcher.start()
+        big = asyncio.ensure_future(batcher.submit(np.ones((3, 1))))  # over the limit: queued
+        await asyncio.sleep(0.05)  # the worker holds it, blocked on the gate
+        small = asyncio.ensure_future(batcher.submit(np.ones((1, 1))))
+        await asyncio.sleep(0.05)
+        assert not small.done()  # busy: the small one queued behind the running batch
+        gate.set()
+        await asyncio.gather(big, small)
+        await batcher.stop()
+        assert recorder.sizes == [2, 3, 1]
+
+    run(scenario)

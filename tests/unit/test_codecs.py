@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from service.codecs.json_arrays import array_from_json, json_may_hold_booleans, 
 from service.codecs.npy import dump_npy, dump_npz, load_npy, load_npz
 from service.errors import InvalidInput, TooLarge
 
-F32 = [np.dtype(np.float32), np.dtype(np.float64)]
+F32: list[np.dtype[Any]] = [np.dtype(np.float32), np.dtype(np.float64)]
 
 
 def from_json(obj, dtype=np.float32, max_elements=100):
@@ -35,7 +36,7 @@ def test_json_float64_keeps_precision():
 
 
 def test_rank_eight_is_accepted_and_nine_refused():
-    eight = 1.0
+    eight: float | list[Any] = 1.0
     for _ in range(8):
         eight = [eight]
     assert from_json(eight).shape == (1,) * 8
@@ -100,7 +101,7 @@ def test_npy_round_trip(dtype, order):
 
 def test_npy_empty_and_scalar():
     assert load(dump_npy(np.zeros((0, 3), np.float32))).shape == (0, 3)
-    scalar = load(dump_npy(np.float64(2.0)))
+    scalar = load(dump_npy(np.asarray(np.float64(2.0))))
     assert scalar.shape == ()
     assert scalar == 2.0
 
@@ -148,7 +149,12 @@ def test_npy_element_limit_is_checked_from_the_header():
 def test_npz_holds_named_arrays():
     value, grad = np.arange(3.0), np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3))
     body = dump_npz(
-        {"value": value, "grad": grad, "scalar": np.float32(1), "empty": np.ones((0, 2))}
+        {
+            "value": value,
+            "grad": grad,
+            "scalar": np.asarray(np.float32(1)),
+            "empty": np.ones((0, 2)),
+        }
     )
     assert zipfile.ZipFile(io.BytesIO(body)).testzip() is None  # every CRC is right
     with np.load(io.BytesIO(body)) as npz:

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from service.classifier.model import Classifier, warmup_sizes
 from service.classifier.predict import parse_options, softmax, top_k
 from service.classifier.preprocess import prepare
-from service.errors import InvalidInput, ModelLoadError, TooLarge
+from service.errors import InvalidInput, ModelLoadError, ServiceError, TooLarge
 from service.metadata import ModelMetadata
 
 CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
@@ -167,6 +167,7 @@ def test_prepare_accepts_the_three_layouts(model: Classifier, shape: tuple[int, 
 def test_prepare_refuses(model: Classifier, array: np.ndarray, error: type, fragment: str) -> None:
     with pytest.raises(error) as caught:
         prepare(array, model.metadata, max_images=4)
+    assert isinstance(caught.value, ServiceError)
     assert fragment in caught.value.message
 
 
