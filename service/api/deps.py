@@ -1,4 +1,4 @@
-"""Annotated dependency aliases: how FastAPI routes reach the settings and the runtime."""
+"""Annotated dependency aliases: how FastAPI routes reach the runtime."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.config import Settings
 from service.runtime import Runtime
 
 # Every dependency here is `async def`: FastAPI runs a plain `def` dependency in a worker
@@ -14,15 +13,9 @@ from service.runtime import Runtime
 # per request, ~70 % of its time, before they were made async).
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -30,10 +30,7 @@ class Ready(BaseModel):
 
 
 class ErrorDetail(BaseModel):
-    """The one error shape: a message that says what to fix."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"detail": "not ready: warming up at batch sizes 1, 8"}]}
-    )
+    """The one error shape: a message that says what to fix (each operation documents its own
+    examples, from service/api/errors.py)."""
 
     detail: str
