@@ -13,9 +13,15 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def inline(size: int) -> bool:
+    """Whether work on a body of ``size`` bytes runs on the event loop (callers that run a
+    thousand small requests a second use this to skip even the coroutine of ``by_size``)."""
+    return size <= INLINE_BODY_BYTES
+
+
 async def by_size(size: int, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``work`` inline when ``size`` (body bytes) is small, else in a worker thread, so
     that a big body never stalls the other connections."""
-    if size <= INLINE_BODY_BYTES:
+    if inline(size):
         return work(*args, **kwargs)
     return await asyncio.to_thread(work, *args, **kwargs)

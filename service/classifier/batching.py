@@ -110,17 +110,27 @@ class MicroBatcher:
                 entry.future.set_exception(Overloaded("the server is shutting down; retry"))
         self._queued = 0
 
+    def run_now(self, items: np.ndarray) -> np.ndarray | None:
+        """When idle and ``items`` fit ``inline_max_items``: run them now, as the worker would
+        at once, and return the output; else None (``submit`` then queues them).
+
+        It skips the round trip through the queue, a future and a task switch: on a one-image
+        request that was ~20 % of the instructions of the whole request.
+        """
+        count = len(items)
+        if self._busy or self._queue or count > self.inline_max_items:
+            return None
+        output = self._run(items)
+        self._expected_requests = 1
+        self._record(count, 1, 0.0)
+        return output
+
     async def submit(self, items: np.ndarray, timeout_s: float | None = None) -> np.ndarray:
         """Queue ``items`` for the next batch and return ``run``'s output rows for them."""
+        now = self.run_now(items)
+        if now is not None:
+            return now
         count = len(items)
-        if not self._busy and not self._queue and count <= self.inline_max_items:
-            # Idle and short: run it now, as the worker would at once, without the round trip
-            # through the queue, a future and a task switch (the idle-server case, measured
-            # as ~20 % of a one-image request's instructions).
-            output = self._run(items)
-            self._expected_requests = 1
-            self._record(count, 1, 0.0)
-            return output
         if self._queued + count > self.max_queued:
             raise Overloaded(
                 f"the queue is full ({self._queued} images waiting, limit {self.max_queued}); retry shortly"

@@ -76,7 +76,8 @@ class Inference:
     async def logits(self, batch: np.ndarray) -> np.ndarray:
         """Logits (N, classes) for a normalised float32 batch (N, C, H, W)."""
         if self.batcher is not None:
-            return await self.batcher.submit(batch, self._timeout_s)
+            now = self.batcher.run_now(batch)  # idle and small: no submit coroutine either
+            return now if now is not None else await self.batcher.submit(batch, self._timeout_s)
         if len(batch) <= self.inline_max_images:
             return self.classifier.predict(batch)
         loop = asyncio.get_running_loop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -100,12 +101,18 @@ class Predictor:
 
     async def from_json(self, body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
         """A JSON object {"inputs": [...], option: value, ...}."""
-        batch, options = await offload.by_size(len(body), self._decode_json, body, query)
+        if offload.inline(len(body)):
+            batch, options = self._decode_json(body, query)
+        else:
+            batch, options = await asyncio.to_thread(self._decode_json, body, query)
         return self.answer(await self.inference.logits(batch), options)
 
     async def from_npy(self, body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
         """The bytes of numpy.save(f, images); options from ``query`` only."""
-        batch, options = await offload.by_size(len(body), self._decode_npy, body, query)
+        if offload.inline(len(body)):
+            batch, options = self._decode_npy(body, query)
+        else:
+            batch, options = await asyncio.to_thread(self._decode_npy, body, query)
         return self.answer(await self.inference.logits(batch), options)
 
     async def from_images(
@@ -149,7 +156,10 @@ class Predictor:
             name="inputs",
             may_hold_booleans=json_arrays.json_may_hold_booleans(body),
         )
-        return prepare(raw, self.meta, max_images=limit, normalized=options.normalized), options
+        batch = prepare(
+            raw, self.meta, max_images=limit, normalized=options.normalized, finite=True
+        )
+        return batch, options
 
     def _decode_npy(
         self, body: bytes, query: Mapping[str, str]
