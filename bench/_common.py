@@ -29,18 +29,15 @@ SERVER_CPU, LOAD_CPU = 0, 1
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "268435456"}
 
 INSTALL_HINT = "apt-get update && apt-get install -y wrk   (Debian/Ubuntu; as root)"
+VALGRIND_HINT = "apt-get update && apt-get install -y valgrind   (Debian/Ubuntu; as root)"
 
 
 def bench_session(path: str) -> Any:
-    """An ONNX Runtime session with relu-serve's thread settings (1 intra-op thread, no
-    spinning), for the comparison servers: the comparison is then about the request path."""
-    import onnxruntime as ort
+    """An ONNX Runtime session made as relu-serve makes its own (service/session.py: 1 intra-op
+    thread, no spinning), for the comparison servers: the comparison is about the request path."""
+    from service.session import open_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return open_session(path, intra_op_threads=1)
 
 
 def missing_tools() -> list[str]:
@@ -52,6 +49,18 @@ def missing_tools() -> list[str]:
         problems.append("taskset is not installed; install it with: apt-get install -y util-linux")
     if hasattr(os, "sched_getaffinity") and not {SERVER_CPU, LOAD_CPU} <= os.sched_getaffinity(0):
         problems.append(f"cores {SERVER_CPU} and {LOAD_CPU} must both be usable (taskset)")
+    return problems
+
+
+def missing_optional_tools() -> list[str]:
+    """Lines naming each tool some figures need, with how to install it; the bench skips
+    those figures (and says so) rather than stopping."""
+    problems = []
+    if shutil.which("valgrind") is None:
+        problems.append(
+            f"valgrind is not installed (instructions per request are skipped); "
+            f"install it with: {VALGRIND_HINT}"
+        )
     return problems
 
 

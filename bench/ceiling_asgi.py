@@ -1,8 +1,9 @@
 """The ceiling: a bare ASGI app (no framework) answering /predict for JSON images like relu-serve.
 
 Run: BENCH_MODEL=m.onnx uvicorn --factory bench.ceiling_asgi:create_app --lifespan off
-It does the least a correct JSON endpoint can do (orjson in, normalise, one session.run,
-softmax and top-3, orjson out), so its req/s is the most a Python HTTP worker reaches here.
+It does the least a correct JSON endpoint can do (orjson in, normalise as the service and the
+training do, one session.run, softmax and top-3, orjson out), so its req/s is the most a
+Python HTTP worker reaches here.
 POST /echo answers the body twice (as /activate answers value and grad): the transport floor
 for big binary payloads.
 """
@@ -16,7 +17,7 @@ import numpy as np
 import orjson
 
 from bench._common import bench_session
-from service.metadata import ModelMetadata
+from service.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
 
 TOP_K = 3
 
@@ -24,7 +25,6 @@ TOP_K = 3
 def create_app() -> Any:
     session = bench_session(os.environ["BENCH_MODEL"])
     meta = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
-    low, high = meta.input_range
     shape = (-1, *meta.input_shape)
     model = {"name": meta.name, "version": meta.version}
     labels = meta.labels
@@ -48,8 +48,7 @@ def create_app() -> Any:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             await _send(send, 422, orjson.dumps({"detail": str(exc)}))
             return
-        x = ((raw - low) / (high - low) - meta.mean) / meta.std
-        logits = session.run(["logits"], {"input": x.astype(np.float32, copy=False)})[0]
+        logits = session.run([OUTPUT_NAME], {INPUT_NAME: meta.normalize(raw)})[0]
         z = logits.astype(np.float64)
         z = np.exp(z - z.max(axis=1, keepdims=True))
         probabilities = z / z.sum(axis=1, keepdims=True)

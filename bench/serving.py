@@ -1,8 +1,10 @@
 """`make bench`: relu-serve against the bare-ASGI ceiling and the tutorial FastAPI, one table.
 
 Exports the models into a temporary directory, measures in-process ONNX Runtime and activation
-times, starts each server on core 0 (one uvicorn worker), drives it with wrk on core 1, and
-prints one table, memory figures and the issue's targets with PASS/FAIL from this run's ratios.
+times, starts each server on core 0 (one uvicorn worker), drives it with wrk on core 1, counts
+the CPU instructions per /predict request of relu-serve and the ceiling (bench/instructions.py,
+valgrind), and prints one table, memory figures and the issue's targets with PASS/FAIL from this
+run's ratios.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import orjson
 from PIL import Image
 
 from bench import _common as c
+from bench import instructions
 from service.api.schemas import predict as schemas
+from service.metadata import INPUT_NAME, OUTPUT_NAME
 
 #: The digit "0" of the digits test data (8x8, raw 0..16), the one the /predict docs show.
 ZERO = np.array(schemas.ZERO, dtype=np.float32)
@@ -216,15 +219,11 @@ def measure_in_process(models: dict[str, Path]) -> Reference:
     reference = Reference()
     with c.on_core(c.SERVER_CPU):
         for name, path in models.items():
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = c.bench_session(str(path))
             shape = session.get_inputs()[0].shape[1:]
             for batch in (1, 64):
                 x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
-                seconds = c.seconds_per_call(partial(session.run, ["logits"], {"input": x}))
+                seconds = c.seconds_per_call(partial(session.run, [OUTPUT_NAME], {INPUT_NAME: x}))
                 reference.images_per_s[f"{name} b{batch}"] = batch / seconds
                 print(
                     f"in-process {name:6} batch {batch:2}: {seconds * 1e3:8.3f} ms per run, "
@@ -421,7 +420,13 @@ def print_memory(memory: Memory, soak_s: float) -> None:
         )
 
 
-def print_targets(rows: list[Row], reference: Reference, memory: Memory, soak_s: float) -> None:
+def print_targets(
+    rows: list[Row],
+    reference: Reference,
+    memory: Memory,
+    soak_s: float,
+    counted: instructions.Figures | None,
+) -> None:
     by_label = {row.scenario.label: row for row in rows if row.result is not None}
 
     def ok(label: str) -> c.WrkResult | None:
@@ -455,6 +460,13 @@ def print_targets(rows: list[Row], reference: Reference, memory: Memory, soak_s:
             True,
         ),
         ("/predict JSON p50 at c1", json1.p50_ms if json1 else None, 0.25, " ms", False),
+        (
+            "instructions per /predict request vs ceiling (callgrind)",
+            counted.ratio if counted else None,
+            instructions.TARGET,
+            "x",
+            False,
+        ),
         (
             "64-image .npy images/s vs in-process b64",
             best64 / inproc64 if best64 and inproc64 else None,
@@ -518,6 +530,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer rows, 3 s each: a smoke check")
     parser.add_argument("--only", metavar="TEXT", help="rows whose name contains TEXT")
     parser.add_argument(
+        "--instructions-only",
+        action="store_true",
+        help="only the instructions and in-process us per /predict request (~3 min; valgrind); "
+        "--only instructions does the same",
+    )
+    parser.add_argument(
         "--soak",
         type=float,
         help="seconds of full load for the RSS growth figure "
@@ -536,6 +554,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"--hidden of the heavier model (default {HEAVY_HIDDEN})",
     )
     args = parser.parse_args(argv)
+    if args.only == "instructions":
+        args.only, args.instructions_only = None, True
     if args.duration is None:
         args.duration = 3 if args.quick else 8
     if args.soak is None:
@@ -543,17 +563,83 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_servers(
+    specs: dict[str, ServerSpec],
+    rows: list[Row],
+    *,
+    port: int,
+    work: Path,
+    args: argparse.Namespace,
+    memory: Memory,
+    soak_s: float,
+) -> None:
+    for key, spec in specs.items():
+        mine = [row for row in rows if row.scenario.server == key]
+        if mine:
+            run_server_rows(
+                spec,
+                mine,
+                port=port,
+                work=work,
+                duration_s=args.duration,
+                memory=memory if key == "relu-serve" else None,
+                soak_s=soak_s,
+            )
+
+
+def count_instructions(model: Path, args: argparse.Namespace) -> instructions.Figures | None:
+    """Instructions and in-process us per /predict request; None when this run skips them
+    (--only and --quick do: valgrind alone takes ~3 minutes)."""
+    if args.only or args.quick:
+        print(
+            "instructions per request: skipped with --only/--quick (--instructions-only runs them)"
+        )
+        return None
+    print("counting instructions per /predict request (callgrind, ~3 min) ...", flush=True)
+    try:
+        return instructions.instructions_per_request(model)
+    except RuntimeError as exc:  # the table is still worth printing
+        print(f"  instructions: {exc}", file=sys.stderr, flush=True)
+        return None
+
+
+def instructions_only() -> int:
+    with tempfile.TemporaryDirectory(prefix="relu-serve-bench-") as tmp:
+        models = export_models(Path(tmp), None)
+        try:
+            counted = instructions.instructions_per_request(models["digits"])
+        except RuntimeError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 1
+    instructions.print_figures(counted)
+    print("\ntargets (ratios from this run):")
+    print(instructions.target_line(counted))
+    return 0
+
+
+def chosen_rows(args: argparse.Namespace) -> list[Scenario] | None:
+    """The rows this run measures; None (with the reason printed) when it cannot run."""
     problems = c.missing_tools()
     if problems:
         print("bench: " + "\n       ".join(problems), file=sys.stderr)
-        return 2
+        return None
     chosen = [s for s in scenarios() if (s.quick or not args.quick)]
     if args.only:
         chosen = [s for s in chosen if args.only in s.label]
     if not chosen:
         print(f"bench: no row matches --only {args.only!r}", file=sys.stderr)
+        return None
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for note in c.missing_optional_tools():
+        print(f"bench: note: {note}", file=sys.stderr)
+    if args.instructions_only:
+        return instructions_only()
+    chosen = chosen_rows(args)
+    if chosen is None:
         return 2
     soak_s = args.soak if "relu-serve" in {s.server for s in chosen} else 0
     started = time.monotonic()
@@ -565,21 +651,17 @@ def main(argv: list[str] | None = None) -> int:
         write_bodies(work)
         reference = measure_in_process(models)
         port = c.free_port()
-        specs = servers(models, port)
-        rows = [Row(s) for s in chosen]
-        memory = Memory()
-        for key, spec in specs.items():
-            mine = [row for row in rows if row.scenario.server == key]
-            if mine:
-                run_server_rows(
-                    spec,
-                    mine,
-                    port=port,
-                    work=work,
-                    duration_s=args.duration,
-                    memory=memory if key == "relu-serve" else None,
-                    soak_s=soak_s,
-                )
+        rows, memory = [Row(s) for s in chosen], Memory()
+        run_servers(
+            servers(models, port),
+            rows,
+            port=port,
+            work=work,
+            args=args,
+            memory=memory,
+            soak_s=soak_s,
+        )
+        counted = count_instructions(models["digits"], args)
     add_ratios(rows, reference)
     print(
         f"\n{len(rows)} rows, {args.duration:g} s each, server on core {c.SERVER_CPU}, wrk on core "
@@ -588,7 +670,9 @@ def main(argv: list[str] | None = None) -> int:
     print("req/s: successful responses per second; errors: HTTP status >= 400 + socket errors")
     print_table(rows)
     print_memory(memory, soak_s)
-    print_targets(rows, reference, memory, soak_s)
+    if counted is not None:
+        instructions.print_figures(counted)
+    print_targets(rows, reference, memory, soak_s, counted)
     return 0
 
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from bench._common import bench_session
-from service.metadata import ModelMetadata
+from service.metadata import INPUT_NAME, ModelMetadata
 
 
 class PredictRequest(BaseModel):
@@ -47,14 +47,12 @@ class PredictResponse(BaseModel):
 def create_app() -> FastAPI:
     session = bench_session(os.environ["BENCH_MODEL"])
     meta = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
-    low, high = meta.input_range
     app = FastAPI()
 
     @app.post("/predict", response_model=PredictResponse)
     def predict(request: PredictRequest) -> PredictResponse:
         x = np.array(request.inputs, dtype=np.float32)[:, None]
-        x = ((x - low) / (high - low) - meta.mean) / meta.std
-        logits = session.run(None, {"input": x.astype(np.float32)})[0].astype(np.float64)
+        logits = session.run(None, {INPUT_NAME: meta.normalize(x)})[0].astype(np.float64)
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities = exp / exp.sum(axis=1, keepdims=True)
         predictions = []

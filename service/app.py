@@ -52,7 +52,7 @@ def create_app(
     app.state.runtime = runtime
     errors.install(app)
     # The raw-ASGI routes first: the router tries routes in order.
-    app.router.routes[:0] = [predict.route, activate.route]
+    app.router.routes[:0] = [predict.route(runtime), activate.route(runtime)]
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(activate.router)

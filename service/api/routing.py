@@ -17,13 +17,13 @@ from urllib.parse import parse_qsl
 
 import orjson
 from fastapi.routing import APIRoute
-from starlette.datastructures import State
 from starlette.types import Message, Receive, Scope, Send
 
 from service.api.body_limit import body_too_large
 from service.api.errors import describe
 from service.api.responses import ORJSON_OPTIONS
 from service.errors import ServiceError
+from service.runtime import Runtime
 
 Handler = Callable[["Exchange"], Awaitable[Any]]
 _JSON = [(b"content-type", b"application/json")]
@@ -46,19 +46,29 @@ class AsgiRoute(APIRoute):
     (service/api/errors.py).
     """
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        handler: Handler = kwargs.pop("handler")
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        handler: Handler,
+        runtime: Runtime,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(path, endpoint, **kwargs)
         self.handler = handler
+        # Bound once per app: no app.state lookups (a Python __getattr__ each) per request.
+        self.runtime = runtime
+        self.max_body_bytes = runtime.settings.max_body_bytes
         self.app = self._serve
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state: State = scope["app"].state
+        runtime = self.runtime
         try:
-            answer = await self.handler(Exchange(scope, receive, state))
+            answer = await self.handler(Exchange(scope, receive, runtime, self.max_body_bytes))
             status, headers = 200, _JSON
         except ServiceError as exc:
-            status, detail, extra = describe(exc, state.settings.overload_status)
+            status, detail, extra = describe(exc, runtime.settings.overload_status)
             answer = {"detail": detail}
             headers = _JSON + _encode(extra)
         except ClientGone:
@@ -73,6 +83,18 @@ class AsgiRoute(APIRoute):
         await send({"type": "http.response.body", "body": payload})
 
 
+#: Content-Type values as clients send them most often, and the media type each one names.
+_MEDIA = {
+    value.encode(): value
+    for value in ("application/json", "application/x-npy", "application/x-npz")
+}
+
+
+def _media_type(value: bytes) -> str:
+    """The media type of a Content-Type value: lower case, parameters dropped."""
+    return value.decode("latin-1").split(";", 1)[0].strip().lower()
+
+
 def _encode(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
@@ -84,19 +106,24 @@ class ClientGone(Exception):
 class Exchange:
     """One request as a handler sees it: media type, query options, the body within a limit."""
 
-    __slots__ = ("length", "media", "receive", "scope", "state")
+    __slots__ = ("length", "max_body_bytes", "media", "receive", "runtime", "scope")
 
-    def __init__(self, scope: Scope, receive: Receive, state: State) -> None:
-        self.scope, self.receive, self.state = scope, receive, state
+    def __init__(
+        self, scope: Scope, receive: Receive, runtime: Runtime, max_body_bytes: int
+    ) -> None:
+        self.scope, self.receive, self.runtime = scope, receive, runtime
+        self.max_body_bytes = max_body_bytes
         self.media, self.length = "", None
         for key, value in scope["headers"]:
             if key == b"content-type":
-                self.media = value.decode("latin-1").split(";", 1)[0].strip().lower()
+                self.media = _MEDIA.get(value) or _media_type(value)
             elif key == b"content-length" and value.isdigit():
                 self.length = int(value)
 
     def query(self, names: frozenset[str] | None = None) -> dict[str, str]:
         """Query parameters (the last of repeated ones), only ``names`` when given."""
+        if not self.scope["query_string"]:
+            return {}
         return {k: v for k, v in self.query_items() if names is None or k in names}
 
     def query_items(self) -> list[tuple[str, str]]:
@@ -105,25 +132,33 @@ class Exchange:
         return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
 
     async def body(self) -> bytes:
-        """The whole body, refused with TooLarge as soon as it passes max_body_bytes."""
-        receive = self.bounded_receive()
+        """The whole body, refused with TooLarge as soon as it passes max_body_bytes: at once
+        for a declared Content-Length over it, else once the chunks received add up past it."""
+        limit = self.max_body_bytes
+        if self.length is not None and self.length > limit:
+            raise body_too_large(limit)
         chunks: list[bytes] = []
+        size = 0
         while True:
-            message = await receive()
+            message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise body_too_large(limit)
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def bounded_receive(self) -> Receive:
-        """``receive`` that raises TooLarge once the body passes max_body_bytes: at once for a
-        declared Content-Length over it, else as soon as the chunks received add up past it.
+        """``receive`` that raises TooLarge once the body passes max_body_bytes, for readers
+        that pull the body themselves (the multipart parser).
 
-        Every route that reads a body reads it through here (they are all AsgiRoutes), so the
-        limit needs no middleware in front of every request.
+        Every route that reads a body reads it through ``body`` or this (they are all
+        AsgiRoutes), so the limit needs no middleware in front of every request.
         """
-        limit = self.state.settings.max_body_bytes
+        limit = self.max_body_bytes
         if self.length is not None and self.length > limit:
             raise body_too_large(limit)
         received = 0

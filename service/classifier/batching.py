@@ -241,7 +241,8 @@ class MicroBatcher:
         stats.requests += requests
         stats.last_batch_images = images
         stats.last_queue_delay_ms = delay_s * 1000
-        stats.max_batch_images = max(stats.max_batch_images, images)
+        if images > stats.max_batch_images:
+            stats.max_batch_images = images
         stats.size_histogram[images] = stats.size_histogram.get(images, 0) + 1
 
 

@@ -73,11 +73,19 @@ class Inference:
             await self.batcher.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    def run_now(self, batch: np.ndarray) -> np.ndarray | None:
+        """The logits at once when the batch may run inline now (small, and with batching on
+        the batcher idle), else None: then ``await logits(batch)``."""
+        if self.batcher is not None:
+            return self.batcher.run_now(batch)
+        if len(batch) <= self.inline_max_images:
+            return self.classifier.predict(batch)
+        return None
+
     async def logits(self, batch: np.ndarray) -> np.ndarray:
         """Logits (N, classes) for a normalised float32 batch (N, C, H, W)."""
         if self.batcher is not None:
-            now = self.batcher.run_now(batch)  # idle and small: no submit coroutine either
-            return now if now is not None else await self.batcher.submit(batch, self._timeout_s)
+            return await self.batcher.submit(batch, self._timeout_s)
         if len(batch) <= self.inline_max_images:
             return self.classifier.predict(batch)
         loop = asyncio.get_running_loop()

@@ -17,6 +17,8 @@ from service.errors import InvalidInput, ModelLoadError
 from service.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
 from service.session import open_session
 
+_FLOAT32 = np.dtype(np.float32)
+
 #: Our short provider names -> ONNX Runtime's.
 PROVIDERS = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 _SHORT = {full: short for short, full in PROVIDERS.items()}
@@ -112,7 +114,7 @@ class Classifier:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Logits (N, classes) for a normalised float32 batch (N, C, H, W)."""
-        if batch.dtype != np.float32:
+        if batch.dtype != _FLOAT32:
             raise InvalidInput(f"the model takes float32 input, got {batch.dtype}")
         if batch.ndim != 4 or batch.shape[1:] != self.metadata.input_shape or not len(batch):
             raise InvalidInput(

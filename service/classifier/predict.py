@@ -18,8 +18,9 @@ from service.config import Settings
 from service.errors import InvalidInput, TooLarge
 from service.metadata import ModelMetadata
 
+FLOAT32 = np.dtype(np.float32)
 #: The dtypes a .npy body may hold.
-NPY_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
+NPY_DTYPES = (FLOAT32, np.dtype(np.float64), np.dtype(np.uint8))
 
 
 class PredictOptions(BaseModel):
@@ -101,19 +102,25 @@ class Predictor:
 
     async def from_json(self, body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
         """A JSON object {"inputs": [...], option: value, ...}."""
-        if offload.inline(len(body)):
+        if len(body) <= offload.INLINE_BODY_BYTES:
             batch, options = self._decode_json(body, query)
         else:
             batch, options = await asyncio.to_thread(self._decode_json, body, query)
-        return self.answer(await self.inference.logits(batch), options)
+        logits = self.inference.run_now(batch)  # inline when it may: no coroutine on the way
+        return self.answer(
+            logits if logits is not None else await self.inference.logits(batch), options
+        )
 
     async def from_npy(self, body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
         """The bytes of numpy.save(f, images); options from ``query`` only."""
-        if offload.inline(len(body)):
+        if len(body) <= offload.INLINE_BODY_BYTES:
             batch, options = self._decode_npy(body, query)
         else:
             batch, options = await asyncio.to_thread(self._decode_npy, body, query)
-        return self.answer(await self.inference.logits(batch), options)
+        logits = self.inference.run_now(batch)  # inline when it may: no coroutine on the way
+        return self.answer(
+            logits if logits is not None else await self.inference.logits(batch), options
+        )
 
     async def from_images(
         self,
@@ -145,13 +152,17 @@ class Predictor:
             raise InvalidInput('the JSON body must be an object with "inputs": [[...], ...]')
         inputs = document.pop("inputs")
         values = {**query, **document} if query else document
-        options = parse_options(values, images=False, num_classes=self.meta.num_classes)
+        options = (
+            parse_options(values, images=False, num_classes=self.meta.num_classes)
+            if values
+            else _DEFAULTS
+        )
         limit = self.limits.max_images
         if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
             raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
         raw = json_arrays.array_from_json(
             inputs,
-            dtype=np.float32,
+            dtype=FLOAT32,
             max_elements=self.limits.max_elements,
             name="inputs",
             may_hold_booleans=json_arrays.json_may_hold_booleans(body),
@@ -197,17 +208,18 @@ class Predictor:
 
 def softmax(logits: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Row-wise softmax in float64, stable for any finite logits (the row maximum first)."""
+    # The ufuncs' reduce straight away: ndarray.max/sum go through Python wrappers first.
     z = logits.astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
+    z -= np.maximum.reduce(z, axis=1, keepdims=True)
     np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
+    z /= np.add.reduce(z, axis=1, keepdims=True)
     return z
 
 
 def top_k(probabilities: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
     """Indices (N, k) of the k most probable classes per row, most probable first; ties keep
     the lower index first, as argmax does."""
-    order: np.ndarray[Any, Any] = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    order: np.ndarray[Any, Any] = (-probabilities).argsort(axis=1, kind="stable")[:, :k]
     return order
 
 

@@ -33,11 +33,11 @@ def prepare(
     batch = _as_batch(raw, meta.input_shape)
     if batch.shape[0] > max_images:
         raise TooLarge(f"{batch.shape[0]} images in one request exceeds the limit of {max_images}")
-    if batch.dtype.itemsize > 4:  # float64 beyond float32's range becomes inf, refused below
+    if batch.dtype.itemsize <= 4:
+        out = np.ascontiguousarray(batch, dtype=np.float32) if normalized else meta.normalize(batch)
+    else:  # float64 beyond float32's range becomes inf, refused below
         with np.errstate(over="ignore", invalid="ignore"):
             out = _to_input(batch, meta, normalized)
-    else:
-        out = _to_input(batch, meta, normalized)
     if not finite and not np.isfinite(out.sum()) and not np.isfinite(out).all():
         raise InvalidInput("inputs contain NaN or Infinity; every value must be finite")
     return out
@@ -52,19 +52,24 @@ def _to_input(
 
 
 def _as_batch(raw: np.ndarray[Any, Any], shape: tuple[int, int, int]) -> np.ndarray[Any, Any]:
-    channels, height, width = shape
-    expected = f"(H, W), (N, H, W) or (N, {channels}, H, W) with H={height}, W={width}"
     if raw.ndim == 2:
         raw = raw[None, None]
-    elif raw.ndim == 3 and channels == 1:
+    elif raw.ndim == 3 and shape[0] == 1:
         raw = raw[:, None]
     elif raw.ndim != 4:
         raise InvalidInput(
-            f"inputs have rank {raw.ndim} (shape {list(raw.shape)}); expected {expected}"
+            f"inputs have rank {raw.ndim} (shape {list(raw.shape)}); expected {_layouts(shape)}"
         )
     if raw.shape[1:] != shape:
-        raise InvalidInput(f"inputs have image shape {list(raw.shape[1:])}; expected {expected}")
+        raise InvalidInput(
+            f"inputs have image shape {list(raw.shape[1:])}; expected {_layouts(shape)}"
+        )
     return raw
+
+
+def _layouts(shape: tuple[int, int, int]) -> str:
+    channels, height, width = shape
+    return f"(H, W), (N, H, W) or (N, {channels}, H, W) with H={height}, W={width}"
 
 
 def images_to_batch(

@@ -63,7 +63,7 @@ def array_from_json(
     checked (~12 ms per million) unless ``may_hold_booleans`` is False: pass
     ``json_may_hold_booleans(body)`` to skip that check for bodies without true/false.
     """
-    target = np.dtype(dtype)
+    target = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
     shape = _presumed_shape(obj)
     if len(shape) > MAX_RANK:
         raise InvalidInput(

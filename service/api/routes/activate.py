@@ -16,6 +16,7 @@ from service.api.routing import AsgiRoute, Exchange, Reply
 from service.api.schemas.activate import ActivateResponse, ActivationInfo, ActivationList
 from service.codecs import npy
 from service.errors import InvalidInput, NotFound, TooLarge, UnsupportedMediaType
+from service.runtime import Runtime
 
 router = APIRouter(tags=["activations"])
 
@@ -81,7 +82,7 @@ async def activate(
 
 async def _serve(exchange: Exchange) -> Reply:
     media = exchange.media
-    limit = exchange.state.settings.max_elements
+    limit = exchange.runtime.settings.max_elements
     if media == JSON:
         if exchange.query_items():
             raise InvalidInput(
@@ -131,23 +132,26 @@ def _binary_reply(function: str, result: Evaluation) -> Reply:
     return Reply(npy.dump_npz(result.arrays), NPZ, headers)
 
 
-route = AsgiRoute(
-    "/activate",
-    activate,
-    handler=_serve,
-    methods=["POST"],
-    tags=["activations"],
-    response_model=ActivateResponse,
-    openapi_extra={"requestBody": REQUEST_BODY},
-    responses={
-        200: {
-            "content": {
-                NPY: {"schema": {"type": "string", "format": "binary"}},
-                NPZ: {"schema": {"type": "string", "format": "binary"}},
+def route(runtime: Runtime) -> AsgiRoute:
+    """POST /activate for the app that ``runtime`` serves."""
+    return AsgiRoute(
+        "/activate",
+        activate,
+        handler=_serve,
+        runtime=runtime,
+        methods=["POST"],
+        tags=["activations"],
+        response_model=ActivateResponse,
+        openapi_extra={"requestBody": REQUEST_BODY},
+        responses={
+            200: {
+                "content": {
+                    NPY: {"schema": {"type": "string", "format": "binary"}},
+                    NPZ: {"schema": {"type": "string", "format": "binary"}},
+                },
+                "description": "JSON for a JSON request; for a binary request .npy when one output "
+                "is asked for, else .npz with one member per output",
             },
-            "description": "JSON for a JSON request; for a binary request .npy when one output "
-            "is asked for, else .npz with one member per output",
+            **errors.responses(InvalidInput, UnsupportedMediaType, TooLarge),
         },
-        **errors.responses(InvalidInput, UnsupportedMediaType, TooLarge),
-    },
-)
+    )

@@ -36,7 +36,7 @@ async def predict(options: Annotated[PredictOptions, Query()]) -> PredictRespons
 
 
 async def _serve(exchange: Exchange) -> dict[str, Any]:
-    runtime: Runtime = exchange.state.runtime
+    runtime = exchange.runtime
     media = exchange.media
     if media == JSON:
         body = await exchange.body()
@@ -75,15 +75,18 @@ async def _from_upload(exchange: Exchange, predictor: Predictor) -> dict[str, An
     return await predictor.from_images(files, fields, exchange.query(_QUERY))
 
 
-route = AsgiRoute(
-    "/predict",
-    predict,
-    handler=_serve,
-    methods=["POST"],
-    tags=["classifier"],
-    response_model=PredictResponse,
-    openapi_extra={"requestBody": REQUEST_BODY},
-    responses=errors.responses(
-        InvalidInput, UnsupportedMediaType, TooLarge, Overloaded, NotReady, DeadlineExceeded
-    ),
-)
+def route(runtime: Runtime) -> AsgiRoute:
+    """POST /predict for the app that ``runtime`` serves."""
+    return AsgiRoute(
+        "/predict",
+        predict,
+        handler=_serve,
+        runtime=runtime,
+        methods=["POST"],
+        tags=["classifier"],
+        response_model=PredictResponse,
+        openapi_extra={"requestBody": REQUEST_BODY},
+        responses=errors.responses(
+            InvalidInput, UnsupportedMediaType, TooLarge, Overloaded, NotReady, DeadlineExceeded
+        ),
+    )
