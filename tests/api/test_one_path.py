@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -19,7 +20,7 @@ from tests.api.conftest import wait_ready
 from tests.live_server import live_server
 
 
-def _bodies() -> dict[str, dict[str, object]]:
+def _bodies() -> dict[str, dict[str, Any]]:
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(ZERO, dtype=np.float32))
     image = io.BytesIO()
@@ -62,7 +63,7 @@ def test_a_bad_query_gets_one_answer_whatever_the_body(
     client: TestClient, query: str, status: int, detail: str
 ) -> None:
     for kind, body in BODIES.items():
-        response = client.post(f"/predict?{query}", **body)  # type: ignore[arg-type]
+        response = client.post(f"/predict?{query}", **body)
         assert (response.status_code, response.json()) == (status, {"detail": detail}), kind
 
 
@@ -70,7 +71,7 @@ def test_a_bad_query_gets_one_answer_whatever_the_body(
 def test_a_good_query_shapes_every_body_type_alike(client: TestClient, query: str) -> None:
     answers = {}
     for kind, body in BODIES.items():
-        response = client.post(f"/predict?{query}", **body)  # type: ignore[arg-type]
+        response = client.post(f"/predict?{query}", **body)
         assert response.status_code == 200, (kind, response.text)
         [prediction] = response.json()["predictions"]
         answers[kind] = (len(prediction["top_k"]), "logits" in prediction)
@@ -85,7 +86,7 @@ def test_under_a_root_path_in_process(
     with TestClient(app, root_path="/api") as client:
         wait_ready(client)
         assert client.post("/predict", json={"inputs": ZERO}).status_code == 200
-        bad = client.post("/predict?top_k=0", **BODIES["npy"])  # type: ignore[arg-type]
+        bad = client.post("/predict?top_k=0", **BODIES["npy"])
         assert bad.status_code == 422
         assert client.get("/openapi.json").json()["servers"] == [{"url": "/api"}]
 
@@ -94,9 +95,9 @@ def test_under_a_root_path_in_process(
 def test_under_a_root_path_with_uvicorn(dry_run_model: Path) -> None:
     with live_server(dry_run_model, root_path="/api") as base:
         for kind, body in BODIES.items():
-            response = httpx.post(f"{base}/predict", **body)  # type: ignore[arg-type]
+            response = httpx.post(f"{base}/predict", **body)
             assert response.status_code == 200, (kind, response.text)
-            bad = httpx.post(f"{base}/predict?top_k=", **body)  # type: ignore[arg-type]
+            bad = httpx.post(f"{base}/predict?top_k=", **body)
             assert bad.status_code == 422, kind
         assert httpx.post(f"{base}/activate", json={"function": "relu", "x": [-1, 2]}).json()[
             "value"

@@ -208,7 +208,8 @@ def test_an_idle_batcher_runs_a_small_submission_at_once_and_a_busy_one_queues_i
         )
         gate.set()
         np.testing.assert_array_equal(await batcher.submit(np.ones((2, 1))), np.full((2, 1), 2))
-        assert recorder.sizes == [2] and batcher.stats.batches == 1
+        assert recorder.sizes == [2]
+        assert batcher.stats.batches == 1
         gate.clear()
         batcher.start()
         big = asyncio.ensure_future(batcher.submit(np.ones((3, 1))))  # over the limit: queued
