@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from service.classifier.batching import MicroBatcher
+from service.classifier.batching import PROBE, MicroBatcher
 from service.errors import DeadlineExceeded, Overloaded
 
 
@@ -191,9 +191,10 @@ def test_after_a_merged_batch_the_worker_waits_for_the_clients_to_return() -> No
     assert histogram == {4: 2}
 
 
-def test_an_idle_batcher_runs_a_small_submission_at_once_and_a_busy_one_queues_it() -> None:
-    """Within inline_max_items an idle batcher runs the work in the caller, without the
-    worker (here never started); while the worker holds a batch, new work waits its turn."""
+def test_a_lone_client_runs_at_once_but_probes_for_company_and_a_busy_batcher_queues() -> None:
+    """run_now runs small work in the caller while the batcher is idle and its last batch was
+    one request (the worker is not even started here), except every PROBE-th call, which
+    answers None so that the caller queues; while the worker holds a batch, nothing runs now."""
     gate = threading.Event()
     recorder = Recorder(gate)
 
@@ -207,19 +208,44 @@ def test_an_idle_batcher_runs_a_small_submission_at_once_and_a_busy_one_queues_i
             inline_max_items=2,
         )
         gate.set()
-        np.testing.assert_array_equal(await batcher.submit(np.ones((2, 1))), np.full((2, 1), 2))
-        assert recorder.sizes == [2]
-        assert batcher.stats.batches == 1
+        answers = [batcher.run_now(np.ones((2, 1))) for _ in range(PROBE)]
+        assert all(a is not None for a in answers[:-1])
+        assert answers[-1] is None  # the probe: the caller submits it instead
+        np.testing.assert_array_equal(answers[0], np.full((2, 1), 2))
+        assert batcher.run_now(np.ones((3, 1))) is None  # over inline_max_items
+        assert recorder.sizes == [2] * (PROBE - 1)
+        assert batcher.stats.batches == PROBE - 1
         gate.clear()
         batcher.start()
-        big = asyncio.ensure_future(batcher.submit(np.ones((3, 1))))  # over the limit: queued
+        big = asyncio.ensure_future(batcher.submit(np.ones((3, 1))))
         await asyncio.sleep(0.05)  # the worker holds it, blocked on the gate
+        assert batcher.run_now(np.ones((1, 1))) is None  # busy
         small = asyncio.ensure_future(batcher.submit(np.ones((1, 1))))
         await asyncio.sleep(0.05)
-        assert not small.done()  # busy: the small one queued behind the running batch
+        assert not small.done()  # queued behind the running batch
         gate.set()
         await asyncio.gather(big, small)
         await batcher.stop()
-        assert recorder.sizes == [2, 3, 1]
+        assert recorder.sizes[-2:] == [3, 1]
 
     run(scenario)
+
+
+def test_after_a_merged_batch_requests_queue_until_load_falls() -> None:
+    """Once a batch merged several requests, run_now declines (others are coming back); a
+    batch of one request alone turns inline runs back on."""
+    recorder = Recorder()
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(
+            recorder, max_batch_size=64, max_batch_delay_ms=0, max_queued=100, inline_max_items=8
+        )
+        batcher.start()
+        await asyncio.gather(*(batcher.submit(np.ones((1, 1))) for _ in range(3)))
+        assert batcher.run_now(np.ones((1, 1))) is None
+        await batcher.submit(np.ones((1, 1)))  # alone: a batch of one
+        assert batcher.run_now(np.ones((1, 1))) is not None
+        await batcher.stop()
+
+    run(scenario)
+    assert recorder.sizes == [3, 1, 1]
