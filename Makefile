@@ -48,8 +48,9 @@ unit: $(VENV)/.dev  ## the test suite alone
 
 test: lint unit  ## everything CI runs: lint and the whole test suite
 
-# Needs wrk (apt-get install -y wrk) and two cores; ARGS="--quick", "--only heavy", "--soak 60".
-bench: $(VENV)/.dev  ## relu-serve vs the bare-ASGI ceiling and tutorial FastAPI (wrk, ~6 min)
+# Needs wrk and valgrind (apt-get install -y wrk valgrind) and two cores;
+# ARGS="--quick", "--only heavy", "--soak 60", "--instructions-only".
+bench: $(VENV)/.dev  ## relu-serve vs the bare-ASGI ceiling and tutorial FastAPI (wrk + callgrind, ~8 min)
 	$(PY) -m bench.serving $(ARGS)
 
 # Needs Docker with Compose v2. torch's CPU wheel comes from TORCH_INDEX_URL, or from
