@@ -37,25 +37,13 @@ from typing import Any
 import orjson
 
 from bench import _common as c
+from service.api.schemas.predict import ZERO
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 
-try:
-    from service.api.schemas.predict import ZERO
-except ImportError:  # service/ is being reorganised; the same digit "0" (8x8, raw 0..16)
-    ZERO = [
-        [0, 0, 5, 13, 9, 1, 0, 0],
-        [0, 0, 13, 15, 10, 15, 5, 0],
-        [0, 3, 15, 2, 0, 11, 8, 0],
-        [0, 4, 12, 0, 0, 8, 8, 0],
-        [0, 5, 8, 0, 0, 9, 8, 0],
-        [0, 4, 11, 0, 1, 12, 7, 0],
-        [0, 2, 14, 5, 10, 12, 0, 0],
-        [0, 0, 6, 13, 10, 0, 0, 0],
-    ]
 
 APPS = {"relu": "relu-serve", "ceiling": "ceiling"}
 BODY = orjson.dumps({"inputs": ZERO})
