@@ -109,9 +109,8 @@ def to_unit(
     """Raw values in ``value_range`` -> [0, 1], in float32 (a new array)."""
     low, high = value_range
     x: np.ndarray[Any, np.dtype[np.float32]] = np.subtract(raw, low, dtype=np.float32)
-    x /= (
-        high - low
-    )  # a Python float is cast to the array's float32 (NEP 50), as np.float32 would be
+    # A Python float operand is cast to the array's float32 (NEP 50), as np.float32 would be.
+    x /= high - low
     return x
 
 

@@ -19,10 +19,9 @@ import orjson
 from fastapi.routing import APIRoute
 from starlette.types import Message, Receive, Scope, Send
 
-from service.api.body_limit import body_too_large
 from service.api.errors import describe
 from service.api.responses import ORJSON_OPTIONS
-from service.errors import ServiceError
+from service.errors import ServiceError, TooLarge
 from service.runtime import Runtime
 
 Handler = Callable[["Exchange"], Awaitable[Any]]
@@ -61,6 +60,15 @@ class AsgiRoute(APIRoute):
         self.runtime = runtime
         self.max_body_bytes = runtime.settings.max_body_bytes
         self.app = self._serve
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Straight to the handler for an allowed method; anything else (405) the framework's
+        way. (FastAPI's handle first looks for an included router's context: these routes are
+        placed in the app's own table by create_app, never included, so there is none.)"""
+        if self.methods and scope["method"] in self.methods:
+            await self._serve(scope, receive, send)
+        else:
+            await super().handle(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self.runtime
@@ -134,9 +142,7 @@ class Exchange:
     async def body(self) -> bytes:
         """The whole body, refused with TooLarge as soon as it passes max_body_bytes: at once
         for a declared Content-Length over it, else once the chunks received add up past it."""
-        limit = self.max_body_bytes
-        if self.length is not None and self.length > limit:
-            raise body_too_large(limit)
+        limit = self._checked_limit()
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -158,9 +164,7 @@ class Exchange:
         Every route that reads a body reads it through ``body`` or this (they are all
         AsgiRoutes), so the limit needs no middleware in front of every request.
         """
-        limit = self.max_body_bytes
-        if self.length is not None and self.length > limit:
-            raise body_too_large(limit)
+        limit = self._checked_limit()
         received = 0
         receive = self.receive
 
@@ -173,3 +177,14 @@ class Exchange:
             return message
 
         return bounded
+
+    def _checked_limit(self) -> int:
+        """max_body_bytes, once a declared Content-Length is known to be within it."""
+        if self.length is not None and self.length > self.max_body_bytes:
+            raise body_too_large(self.max_body_bytes)
+        return self.max_body_bytes
+
+
+def body_too_large(max_bytes: int) -> TooLarge:
+    """The one 413 for a body over the limit, wherever it is noticed (header or stream)."""
+    return TooLarge(f"the request body exceeds the limit of {max_bytes} bytes")

@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,8 +37,6 @@ class BatchStats:
     last_batch_images: int = 0
     last_queue_delay_ms: float = 0.0
     max_batch_images: int = 0
-    #: Batch size (images) -> how many batches had that size.
-    size_histogram: dict[int, int] = field(default_factory=dict)
 
 
 class MicroBatcher:
@@ -86,7 +84,7 @@ class MicroBatcher:
         self._expected_requests = 1
         #: True while the worker holds a batch (gathering, running): new work must queue.
         self._busy = False
-        #: Submissions run at once since the batcher started (counts the probes).
+        #: run_now calls that found a lone client (every PROBE-th of them is queued instead).
         self._solo = 0
         self.stats = BatchStats()
 
@@ -254,7 +252,6 @@ class MicroBatcher:
         stats.last_queue_delay_ms = delay_s * 1000
         if images > stats.max_batch_images:
             stats.max_batch_images = images
-        stats.size_histogram[images] = stats.size_histogram.get(images, 0) + 1
 
 
 def _expire(future: asyncio.Future[np.ndarray], timeout_s: float) -> None:

@@ -100,23 +100,17 @@ class Predictor:
         self.limits = Limits.from_settings(settings, self.meta)
         self._model = {"name": self.meta.name, "version": self.meta.version}
 
-    async def from_json(self, body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
-        """A JSON object {"inputs": [...], option: value, ...}."""
+    async def from_array(
+        self, body: bytes, query: Mapping[str, str], *, npy: bool = False
+    ) -> dict[str, Any]:
+        """A JSON object {"inputs": [...], option: value, ...}, or with ``npy`` the bytes of
+        numpy.save(f, images) with options from ``query`` only."""
+        decode = self._decode_npy if npy else self._decode_json
+        # offload.by_size's rule, spelled here: on this path even its coroutine shows.
         if len(body) <= offload.INLINE_BODY_BYTES:
-            batch, options = self._decode_json(body, query)
+            batch, options = decode(body, query)
         else:
-            batch, options = await asyncio.to_thread(self._decode_json, body, query)
-        logits = self.inference.run_now(batch)  # inline when it may: no coroutine on the way
-        return self.answer(
-            logits if logits is not None else await self.inference.logits(batch), options
-        )
-
-    async def from_npy(self, body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
-        """The bytes of numpy.save(f, images); options from ``query`` only."""
-        if len(body) <= offload.INLINE_BODY_BYTES:
-            batch, options = self._decode_npy(body, query)
-        else:
-            batch, options = await asyncio.to_thread(self._decode_npy, body, query)
+            batch, options = await asyncio.to_thread(decode, body, query)
         logits = self.inference.run_now(batch)  # inline when it may: no coroutine on the way
         return self.answer(
             logits if logits is not None else await self.inference.logits(batch), options
@@ -152,11 +146,7 @@ class Predictor:
             raise InvalidInput('the JSON body must be an object with "inputs": [[...], ...]')
         inputs = document.pop("inputs")
         values = {**query, **document} if query else document
-        options = (
-            parse_options(values, images=False, num_classes=self.meta.num_classes)
-            if values
-            else _DEFAULTS
-        )
+        options = parse_options(values, images=False, num_classes=self.meta.num_classes)
         limit = self.limits.max_images
         if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
             raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")

@@ -34,7 +34,7 @@ def prepare(
     if batch.shape[0] > max_images:
         raise TooLarge(f"{batch.shape[0]} images in one request exceeds the limit of {max_images}")
     if batch.dtype.itemsize <= 4:
-        out = np.ascontiguousarray(batch, dtype=np.float32) if normalized else meta.normalize(batch)
+        out = _to_input(batch, meta, normalized)
     else:  # float64 beyond float32's range becomes inf, refused below
         with np.errstate(over="ignore", invalid="ignore"):
             out = _to_input(batch, meta, normalized)

@@ -120,6 +120,14 @@ def test_nan_or_inf_in_npy(client: TestClient, value: float) -> None:
     assert_error(response, 422, "NaN or Infinity")
 
 
+def test_float64_npy_beyond_float32_is_refused_as_infinite(client: TestClient) -> None:
+    """float64 values past float32's range would reach the model as inf: a 422, not a 500."""
+    inputs = np.zeros((2, 8, 8))
+    inputs[1, 2, 3] = 1e300
+    response = client.post("/predict", content=npy(inputs), headers=NPY)
+    assert_error(response, 422, "NaN or Infinity")
+
+
 def test_huge_json_number_is_out_of_float32_range(client: TestClient) -> None:
     inputs = np.zeros((8, 8)).tolist()
     inputs[2][2] = 1e300

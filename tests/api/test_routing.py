@@ -64,3 +64,16 @@ def test_every_route_that_takes_a_body_reads_it_within_the_limit(dry_run_model: 
     ]
     assert {route.path for route in with_bodies} == {"/predict", "/activate"}
     assert all(isinstance(route, AsgiRoute) for route in with_bodies)
+
+
+def test_a_raw_asgi_route_answers_other_methods_405_as_the_framework_does(
+    dry_run_model: Path,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(Settings(model_path=dry_run_model))) as client:
+        for path in ("/predict", "/activate"):
+            response = client.get(path)
+            assert response.status_code == 405, path
+            assert response.headers["allow"] == "POST"
+            assert response.json() == {"detail": "Method Not Allowed"}

@@ -94,10 +94,9 @@ async def _serve(exchange: Exchange) -> Reply:
     if media in (NPY, NPZ):
         query = _unique_query(exchange)
         body = await exchange.body()
-        result = await offload.by_size(
+        return await offload.by_size(
             len(body), _binary, body, npz=media == NPZ, query=query, max_elements=limit
         )
-        return result
     raise UnsupportedMediaType(
         f"Content-Type {media or '(none)'!r} is not accepted; send {JSON}, {NPY} (the array "
         f"x) or {NPZ} (x and grad_output)"

@@ -38,12 +38,10 @@ async def predict(options: Annotated[PredictOptions, Query()]) -> PredictRespons
 async def _serve(exchange: Exchange) -> dict[str, Any]:
     runtime = exchange.runtime
     media = exchange.media
-    if media == JSON:
+    if media in (JSON, NPY):
         body = await exchange.body()
-        return await runtime.ready_predictor().from_json(body, exchange.query(_QUERY))
-    if media == NPY:
-        body = await exchange.body()
-        return await runtime.ready_predictor().from_npy(body, exchange.query(_QUERY))
+        predictor = runtime.ready_predictor()
+        return await predictor.from_array(body, exchange.query(_QUERY), npy=media == NPY)
     if media == MULTIPART:
         predictor = runtime.ready_predictor()
         return await _from_upload(exchange, predictor)
