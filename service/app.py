@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.api import errors
+from service.api.guard import Guard
 from service.api.responses import OrjsonResponse
 from service.api.routes import activate, health, model_info, predict
 from service.classifier.model import Classifier
@@ -56,6 +58,15 @@ def create_app(
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(activate.router)
+    app.add_middleware(Guard, api_keys=settings.read_api_keys())
+    if settings.cors_origins:  # outside the guard: a preflight carries no API key
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
+            expose_headers=["x-request-id", "retry-after"],
+        )
     return app
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
+
+from service.errors import Overloaded
 
 #: Bodies up to this size are handled on the event loop: a thread hop costs more than the work.
 #: (The /predict hot path compares with it itself, skipping even the coroutine of ``by_size``.)
@@ -20,3 +22,31 @@ async def by_size(size: int, work: Callable[P, T], *args: P.args, **kwargs: P.kw
     if size <= INLINE_BODY_BYTES:
         return work(*args, **kwargs)
     return await asyncio.to_thread(work, *args, **kwargs)
+
+
+class ByteBudget:
+    """Request bytes held by a worker at once, against a limit (used on the event loop only).
+
+    Each request's share is kept in its own ``holder`` dict (the ASGI scope), so that it is
+    released exactly once, however the request ends.
+    """
+
+    _KEY = "relu_serve.held_bytes"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, holder: dict[str, Any], size: int) -> None:
+        """Hold ``size`` more bytes for ``holder``; Overloaded (nothing held) past the limit."""
+        if self.held + size > self.limit:
+            raise Overloaded(
+                f"the server holds {self.held} bytes of requests (max_inflight_bytes "
+                f"{self.limit}); retry shortly",
+                retry_after_s=1.0,
+            )
+        self.held += size
+        holder[self._KEY] = holder.get(self._KEY, 0) + size
+
+    def release(self, holder: dict[str, Any]) -> None:
+        self.held -= holder.pop(self._KEY, 0)

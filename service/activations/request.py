@@ -13,7 +13,7 @@ from pydantic_core import ErrorDetails
 from service.activations.evaluate import DTYPES, Evaluation, default_outputs, evaluate
 from service.activations.registry import Activation, get_activation
 from service.codecs import json_arrays, npy
-from service.errors import InvalidInput, NotFound
+from service.errors import InvalidInput, NotFound, excerpt
 
 ARRAY = "a number or nested lists of numbers (rank 0..8); NaN and Infinity are not JSON"
 OUTPUT_NAMES = ["value", "grad", "vjp", "weight_grad", "slopes"]
@@ -164,16 +164,16 @@ def _describe(errors: list[ErrorDetails], document: dict[str, Any]) -> str:
     field = str(error["loc"][0])
     given = document.get(field)
     if error["type"] == "extra_forbidden":
-        return f"unknown field {field!r}; allowed: {', '.join(FIELDS)}"
+        return f"unknown field {excerpt(field)}; allowed: {', '.join(FIELDS)}"
     if error["type"] == "missing":
         return f"{field} is required; the body needs at least function and x"
     if field == "function":
-        return f"function must be a name from GET /activations, got {given!r}"
+        return f"function must be a name from GET /activations, got {excerpt(given)}"
     if field == "params":
-        return f"params must be an object of parameter names, got {given!r}"
+        return f"params must be an object of parameter names, got {excerpt(given)}"
     if field == "dtype":
-        return f"dtype {given!r} is not supported; use one of {', '.join(DTYPES)}"
-    return f'outputs must be a list of names such as ["value", "grad"], got {given!r}'
+        return f"dtype {excerpt(given)} is not supported; use one of {', '.join(DTYPES)}"
+    return f'outputs must be a list of names such as ["value", "grad"], got {excerpt(given)}'
 
 
 def _lookup(function: str) -> Activation:

@@ -26,6 +26,7 @@ from service.runtime import Runtime
 
 Handler = Callable[["Exchange"], Awaitable[Any]]
 _JSON = [(b"content-type", b"application/json")]
+_JSON_MEDIA = "application/json"
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,12 @@ class AsgiRoute(APIRoute):
             status, headers = 200, _JSON
         except ServiceError as exc:
             status, detail, extra = describe(exc, runtime.settings.overload_status)
-            answer = {"detail": detail}
+            answer = {"detail": detail, "request_id": scope.get("state", {}).get("request_id")}
             headers = _JSON + _encode(extra)
         except ClientGone:
             return
+        finally:
+            runtime.inflight.release(scope)
         if isinstance(answer, Reply):
             payload = answer.body
             headers = [(b"content-type", answer.media.encode()), *_encode(answer.headers)]
@@ -140,51 +143,57 @@ class Exchange:
         return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
 
     async def body(self) -> bytes:
-        """The whole body, refused with TooLarge as soon as it passes max_body_bytes: at once
-        for a declared Content-Length over it, else once the chunks received add up past it."""
-        limit = self._checked_limit()
+        """The whole body, refused with TooLarge as soon as it passes the limit of its media
+        type (max_json_bytes for JSON, else max_body_bytes): at once for a declared
+        Content-Length over it, else once the chunks received add up past it. Its bytes are
+        held in the worker's max_inflight_bytes budget until the request ends."""
+        receive = self.bounded_receive()
         chunks: list[bytes] = []
-        size = 0
         while True:
-            message = await self.receive()
+            message = await receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise body_too_large(limit)
-            chunks.append(chunk)
+            chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def bounded_receive(self) -> Receive:
-        """``receive`` that raises TooLarge once the body passes max_body_bytes, for readers
+        """``receive`` that raises TooLarge once the body passes its limit, and holds its bytes
+        in the in-flight budget (Overloaded when that is spent): for ``body`` and for readers
         that pull the body themselves (the multipart parser).
 
-        Every route that reads a body reads it through ``body`` or this (they are all
-        AsgiRoutes), so the limit needs no middleware in front of every request.
+        Every route that reads a body reads it through this (they are all AsgiRoutes), so the
+        limits need no middleware in front of every request.
         """
-        limit = self._checked_limit()
+        limit = self.runtime.settings.max_json_bytes if self.media == _JSON_MEDIA else None
+        limit = min(limit or self.max_body_bytes, self.max_body_bytes)
+        if self.length is not None and self.length > limit:
+            raise body_too_large(limit, self.media)
+        budget, scope = self.runtime.inflight, self.scope
+        if self.length:
+            budget.take(scope, self.length)
         received = 0
         receive = self.receive
 
         async def bounded() -> Message:
             nonlocal received
             message = await receive()
-            received += len(message.get("body", b""))
+            size = len(message.get("body", b""))
+            received += size
             if received > limit:
-                raise body_too_large(limit)
+                raise body_too_large(limit, self.media)
+            if self.length is None:
+                budget.take(scope, size)
             return message
 
         return bounded
 
-    def _checked_limit(self) -> int:
-        """max_body_bytes, once a declared Content-Length is known to be within it."""
-        if self.length is not None and self.length > self.max_body_bytes:
-            raise body_too_large(self.max_body_bytes)
-        return self.max_body_bytes
 
-
-def body_too_large(max_bytes: int) -> TooLarge:
+def body_too_large(max_bytes: int, media: str = "") -> TooLarge:
     """The one 413 for a body over the limit, wherever it is noticed (header or stream)."""
+    if media == _JSON_MEDIA:
+        return TooLarge(
+            f"the JSON body exceeds the limit of {max_bytes} bytes (max_json_bytes); send big "
+            "arrays as application/x-npy"
+        )
     return TooLarge(f"the request body exceeds the limit of {max_bytes} bytes")

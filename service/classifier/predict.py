@@ -15,7 +15,7 @@ from service.classifier.inference import Inference
 from service.classifier.preprocess import images_to_batch, prepare
 from service.codecs import json_arrays, npy
 from service.config import Settings
-from service.errors import InvalidInput, TooLarge
+from service.errors import InvalidInput, TooLarge, excerpt
 from service.metadata import ModelMetadata
 
 FLOAT32 = np.dtype(np.float32)
@@ -73,9 +73,9 @@ def parse_options(values: Mapping[str, Any], *, images: bool, num_classes: int) 
         name = ".".join(str(part) for part in error["loc"][:1])
         if error["type"] == "extra_forbidden":
             raise InvalidInput(
-                f"unknown option {name!r}; allowed: inputs, {', '.join(OPTIONS)}"
+                f"unknown option {excerpt(name)}; allowed: inputs, {', '.join(OPTIONS)}"
             ) from None
-        raise InvalidInput(f"{name}: {error['msg']} (got {error.get('input')!r})") from None
+        raise InvalidInput(f"{name}: {error['msg']} (got {excerpt(error.get('input'))})") from None
     if images and "normalized" in values:
         raise InvalidInput("normalized applies to JSON and .npy inputs, not image files")
     if not images and "invert" in values:

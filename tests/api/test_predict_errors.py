@@ -49,7 +49,8 @@ def bomb(width: int, height: int) -> bytes:
 
 def detail(response) -> str:  # type: ignore[no-untyped-def]
     body = response.json()
-    assert set(body) == {"detail"}, body
+    assert set(body) == {"detail", "request_id"}, body
+    assert body["request_id"] == response.headers["x-request-id"]
     return body["detail"]
 
 
@@ -197,7 +198,7 @@ def test_streamed_body_over_the_limit_is_cut_before_it_is_read_whole(
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
     body = b"".join(m.get("body", b"") for m in sent[1:])
-    assert json.loads(body) == {"detail": f"the request body exceeds the limit of {limit} bytes"}
+    assert json.loads(body)["detail"] == f"the request body exceeds the limit of {limit} bytes"
     assert pulled == limit // chunk + 1  # not one chunk more than needed to pass the limit
 
 

@@ -15,7 +15,7 @@ from service.api.responses import OrjsonResponse
 from service.api.routing import AsgiRoute, Exchange, Reply
 from service.api.schemas.activate import ActivateResponse, ActivationInfo, ActivationList
 from service.codecs import npy
-from service.errors import InvalidInput, NotFound, TooLarge, UnsupportedMediaType
+from service.errors import InvalidInput, NotFound, TooLarge, UnsupportedMediaType, excerpt
 from service.runtime import Runtime
 
 router = APIRouter(tags=["activations"])
@@ -98,7 +98,7 @@ async def _serve(exchange: Exchange) -> Reply:
             len(body), _binary, body, npz=media == NPZ, query=query, max_elements=limit
         )
     raise UnsupportedMediaType(
-        f"Content-Type {media or '(none)'!r} is not accepted; send {JSON}, {NPY} (the array "
+        f"Content-Type {excerpt(media) if media else '(none)'} is not accepted; send {JSON}, {NPY} (the array "
         f"x) or {NPZ} (x and grad_output)"
     )
 
@@ -107,7 +107,7 @@ def _unique_query(exchange: Exchange) -> dict[str, str]:
     query: dict[str, str] = {}
     for key, value in exchange.query_items():
         if key in query:
-            raise InvalidInput(f"query parameter {key!r} is given twice")
+            raise InvalidInput(f"query parameter {excerpt(key)} is given twice")
         query[key] = value
     return query
 
