@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any, ParamSpec, TypeVar
 
-from service.errors import Overloaded
+from service.errors import DeadlineExceeded, Overloaded
 
 #: Bodies up to this size are handled on the event loop: a thread hop costs more than the work.
 #: (The /predict hot path compares with it itself, skipping even the coroutine of ``by_size``.)
@@ -16,12 +16,31 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-async def by_size(size: int, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+async def by_size(
+    size: int, deadline_s: float, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
     """Run ``work`` inline when ``size`` (body bytes) is small, else in a worker thread, so
     that a big body never stalls the other connections."""
     if size <= INLINE_BODY_BYTES:
         return work(*args, **kwargs)
-    return await asyncio.to_thread(work, *args, **kwargs)
+    return await in_thread(deadline_s, work, *args, **kwargs)
+
+
+async def in_thread(
+    deadline_s: float, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``work`` in a worker thread, answered DeadlineExceeded after ``deadline_s``.
+
+    A thread cannot be stopped: work past its deadline runs on to its end (its budgets bound
+    it) while the client already has its 504.
+    """
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(work, *args, **kwargs), deadline_s)
+    except TimeoutError:
+        raise DeadlineExceeded(
+            f"decoding and computing took more than {deadline_s * 1000:g} ms "
+            "(request_timeout_ms); send less data per request"
+        ) from None
 
 
 class ByteBudget:
@@ -37,7 +56,7 @@ class ByteBudget:
         self.limit = limit
         self.held = 0
 
-    def take(self, holder: dict[str, Any], size: int) -> None:
+    def take(self, holder: MutableMapping[str, Any], size: int) -> None:
         """Hold ``size`` more bytes for ``holder``; Overloaded (nothing held) past the limit."""
         if self.held + size > self.limit:
             raise Overloaded(
@@ -48,5 +67,5 @@ class ByteBudget:
         self.held += size
         holder[self._KEY] = holder.get(self._KEY, 0) + size
 
-    def release(self, holder: dict[str, Any]) -> None:
+    def release(self, holder: MutableMapping[str, Any]) -> None:
         self.held -= holder.pop(self._KEY, 0)

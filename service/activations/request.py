@@ -77,6 +77,7 @@ FIELDS = tuple(ActivateRequest.model_fields)
 
 def from_json(body: bytes, max_elements: int) -> bytes:
     """A JSON request body -> the JSON answer: the outputs as (nested) arrays."""
+    json_arrays.check_values(body, 2 * max_elements)  # x and grad_output
     document = json_arrays.parse_json(body)
     if not isinstance(document, dict):
         raise InvalidInput('the JSON body must be an object: {"function": "relu", "x": [...]}')

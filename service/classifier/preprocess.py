@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from service.codecs.images import image_to_input
+from service.codecs.images import check_request_pixels, image_to_input
 from service.errors import InvalidInput, TooLarge
 from service.metadata import ModelMetadata
 
@@ -79,6 +79,7 @@ def images_to_batch(
     invert: bool | None,
     max_images: int,
     max_pixels: int,
+    max_request_pixels: int,
 ) -> np.ndarray[Any, np.dtype[np.float32]]:
     """Image files (name, bytes) -> the model's input: grayscale, resized like the training data."""
     channels, height, width = meta.input_shape
@@ -88,6 +89,7 @@ def images_to_batch(
         raise InvalidInput("the multipart body holds no files; attach images as 'files'")
     if len(files) > max_images:
         raise TooLarge(f"more than {max_images} images in one request (max_images)")
+    check_request_pixels(files, max_pixels=max_pixels, max_request_pixels=max_request_pixels)
     images = [
         image_to_input(
             data,

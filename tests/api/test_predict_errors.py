@@ -278,7 +278,22 @@ def test_top_k_not_an_integer(client: TestClient) -> None:
     response = client.post("/predict", json={"inputs": ZERO, "top_k": "three"})
     assert_error(response, 422, "top_k", "valid integer", "'three'")
     response = client.post("/predict?top_k=three", json={"inputs": ZERO})
-    assert_error(response, 422, "top_k", "valid integer")
+    assert_error(response, 422, "top_k", "whole number")
+
+
+@pytest.mark.parametrize(
+    ("options", "query"),
+    [({"top_k": True}, ""), ({"top_k": 3.0}, ""), ({"top_k": "3"}, ""), ({}, "?top_k=3.0")],
+)
+def test_an_integer_option_takes_integers_only(client: TestClient, options, query) -> None:
+    response = client.post(f"/predict{query}", json={"inputs": ZERO, **options})
+    assert_error(response, 422, "top_k: Input should be a ")
+
+
+def test_logits_that_are_not_finite_are_422_not_a_null_confidence(client: TestClient) -> None:
+    huge = np.full((8, 8), -3e38).tolist()  # finite in, NaN logits out (inf - inf inside)
+    response = client.post("/predict", json={"inputs": huge, "normalized": True})
+    assert_error(response, 422, "logits for image 0 are not finite", "normalized=true")
 
 
 def test_unknown_option(client: TestClient) -> None:

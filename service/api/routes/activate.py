@@ -82,7 +82,8 @@ async def activate(
 
 async def _serve(exchange: Exchange) -> Reply:
     media = exchange.media
-    limit = exchange.runtime.settings.max_elements
+    settings = exchange.runtime.settings
+    limit, deadline_s = settings.max_elements, settings.request_timeout_ms / 1000
     if media == JSON:
         if exchange.query_items():
             raise InvalidInput(
@@ -90,12 +91,20 @@ async def _serve(exchange: Exchange) -> Reply:
                 "the JSON body"
             )
         body = await exchange.body()
-        return Reply(await offload.by_size(len(body), request.from_json, body, limit), JSON)
+        return Reply(
+            await offload.by_size(len(body), deadline_s, request.from_json, body, limit), JSON
+        )
     if media in (NPY, NPZ):
         query = _unique_query(exchange)
         body = await exchange.body()
         return await offload.by_size(
-            len(body), _binary, body, npz=media == NPZ, query=query, max_elements=limit
+            len(body) if media == NPY else offload.INLINE_BODY_BYTES + 1,  # .npz inflates
+            deadline_s,
+            _binary,
+            body,
+            npz=media == NPZ,
+            query=query,
+            max_elements=limit,
         )
     raise UnsupportedMediaType(
         f"Content-Type {excerpt(media) if media else '(none)'} is not accepted; send {JSON}, {NPY} (the array "
