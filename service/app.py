@@ -17,6 +17,7 @@ from service.api.routes import activate, health, model_info, predict
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.runtime import Runtime
+from service.server import GuardedHttpProtocol
 
 DESCRIPTION = """
 relu-serve classifies images with a ReLU CNN served by ONNX Runtime and evaluates activation
@@ -72,4 +73,6 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` and multi-worker runs: settings from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    GuardedHttpProtocol.configure(settings)  # a worker process imports the protocol afresh
+    return create_app(settings)
