@@ -119,10 +119,10 @@ def test_hostile_npz_is_refused_before_inflating(client: TestClient, body, fragm
 
 
 def test_deeply_nested_option_values_are_422(client: TestClient) -> None:
-    body = '{"inputs": %s, "top_k": %s}' % (ZERO_JSON, nested(1000))
+    body = '{"inputs": ' + ZERO_JSON + ', "top_k": ' + nested(1000) + "}"
     response = client.post("/predict", content=body, headers={"content-type": "application/json"})
-    assert response.status_code == 422
-    body = '{"function": "relu", "x": [1], "params": {"negative_slope": %s}}' % nested(900)
+    assert_refused(response, 422)
+    body = '{"function": "relu", "x": [1], "params": {"negative_slope": ' + nested(900) + "}}"
     response = client.post("/activate", content=body, headers={"content-type": "application/json"})
     assert_refused(response, 422)
 
