@@ -16,6 +16,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from service.config import Settings
 
 
+#: How long a refused connection is still read (and what arrives dropped) before it is closed.
+LINGER_S = 2.0
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """HttpToolsProtocol with ``max_header_bytes``, ``header_timeout_s`` and ``body_timeout_s``
     (class attributes, set once from the settings by ``configure``)."""
@@ -30,6 +34,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_headers = True
         self._in_body = False
         self._timer: asyncio.TimerHandle | None = None
+        self._closing = False
 
     @classmethod
     def configure(cls, settings: Settings) -> None:
@@ -46,6 +51,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return  # refused: what the client still sends is read and dropped
         if self._in_headers:
             self._header_bytes += len(data)
         elif self._in_body:
@@ -88,11 +95,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._refuse(408, "Request Timeout")
 
     def _refuse(self, status: int, reason: str) -> None:
-        """Answer ``status`` with Connection: close unless a response has begun, then close."""
+        """Answer ``status`` with Connection: close unless a response has begun, then close.
+
+        The close lingers (as nginx's does): closing a socket with unread input sends a reset,
+        which would destroy the answer before a client still sending could read it.
+        """
         self._disarm()
         self._in_headers = self._in_body = False
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._closing:
             return
+        self._closing = True
         if self.cycle is None or not self.cycle.response_started:
             body = f'{{"detail": "{reason}"}}'.encode()
             head = (
@@ -100,4 +112,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
             )
             self.transport.write(head.encode() + body)
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
