@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     """Largest JSON body accepted (413 beyond). Parsing JSON holds the interpreter for ~5 ms
     per MiB and builds a Python object per number, so big arrays belong in .npy bodies."""
 
-    max_inflight_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    max_inflight_bytes: int = Field(160 * 1024 * 1024, ge=1024)
     """Request bytes all requests of a worker may hold at once; a body that would pass it gets
     503 with Retry-After, so that many big bodies cannot add up past the memory limit."""
 

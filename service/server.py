@@ -15,7 +15,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service.config import Settings
 
-
 #: How long a refused connection is still read (and what arrives dropped) before it is closed.
 LINGER_S = 2.0
 
