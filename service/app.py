@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
-from service.api import errors
+from service.api import errors, openapi
 from service.api.guard import Guard
 from service.api.responses import OrjsonResponse
 from service.api.routes import activate, health, model_info, predict
@@ -59,7 +59,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(activate.router)
-    app.add_middleware(Guard, api_keys=settings.read_api_keys())
+    keys = settings.read_api_keys()
+    app.add_middleware(Guard, api_keys=keys)
+    openapi.install(app, keys_required=bool(keys))
     if settings.cors_origins:  # outside the guard: a preflight carries no API key
         app.add_middleware(
             CORSMiddleware,

@@ -259,6 +259,18 @@ def test_api_keys_guard_every_route_but_the_probes_and_docs(keyed: TestClient) -
         assert keyed.get(path).status_code == 200, path
 
 
+def test_the_openapi_document_requires_a_key_when_keys_are_set(
+    keyed: TestClient, client: TestClient
+) -> None:
+    document = keyed.get("/openapi.json").json()
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    predict = document["paths"]["/predict"]["post"]
+    assert predict["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert "401" in predict["responses"]
+    assert "security" not in document["paths"]["/healthz"]["get"]
+    assert "security" not in client.get("/openapi.json").json()["paths"]["/predict"]["post"]
+
+
 def test_cors_answers_only_the_allowed_origins(keyed: TestClient) -> None:
     preflight = {"origin": "https://app.example", "access-control-request-method": "POST"}
     response = keyed.options("/predict", headers=preflight)
