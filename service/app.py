@@ -61,7 +61,7 @@ def create_app(
     app.include_router(activate.router)
     keys = settings.read_api_keys()
     app.add_middleware(Guard, api_keys=keys)
-    openapi.install(app, keys_required=bool(keys))
+    openapi.install(app, runtime, keys_required=bool(keys))
     if settings.cors_origins:  # outside the guard: a preflight carries no API key
         app.add_middleware(
             CORSMiddleware,

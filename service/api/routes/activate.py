@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from service import offload
 from service.activations import REGISTRY, get_activation, request
@@ -26,6 +26,32 @@ TOLERANCE = {
     "float64": "|ours - torch| <= 1e-14 + 1e-12 * |torch|",
 }
 
+
+def _request_schema() -> dict[str, Any]:
+    """ActivateRequest's schema, with the function names and the arrays spelled out."""
+    schema = request.ActivateRequest.model_json_schema()
+    properties = schema["properties"]
+    properties["function"]["enum"] = sorted(REGISTRY)
+    properties["x"] = {**_ARRAY, "description": properties["x"]["description"]}
+    properties["grad_output"] = {
+        "anyOf": [_ARRAY, {"type": "null"}],
+        "description": properties["grad_output"]["description"],
+    }
+    return schema
+
+
+_ARRAY: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "array", "items": {"type": "number"}},
+        {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+        {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+        },
+    ]
+}
+
 REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "description": "A JSON document, or for big arrays the array itself as .npy (numpy.save) "
@@ -33,7 +59,7 @@ REQUEST_BODY: dict[str, Any] = {
     "grad_output together.",
     "content": {
         JSON: {
-            "schema": request.ActivateRequest.model_json_schema(),
+            "schema": _request_schema(),
             "examples": request.ACTIVATE_EXAMPLES,
         },
         NPY: {
@@ -62,7 +88,9 @@ async def list_activations() -> OrjsonResponse:
 @router.get(
     "/activations/{name}", response_model=ActivationInfo, responses=errors.responses(NotFound)
 )
-async def show_activation(name: str) -> OrjsonResponse:
+async def show_activation(
+    name: Annotated[str, Path(json_schema_extra={"enum": sorted(REGISTRY)})],
+) -> OrjsonResponse:
     """One activation function (an alias such as swish shows its entry)."""
     return OrjsonResponse(get_activation(name).describe())
 
