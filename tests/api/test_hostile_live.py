@@ -24,8 +24,9 @@ PATIENCE_S = 20.0
 
 @pytest.fixture(scope="module")
 def base(dry_run_model: Path) -> Iterator[str]:
-    limits = {"header_timeout_s": "1", "body_timeout_s": "1", "max_header_bytes": "8192"}
-    with live_server(dry_run_model, **limits) as url:
+    with live_server(
+        dry_run_model, header_timeout_s="1", body_timeout_s="1", max_header_bytes="8192"
+    ) as url:
         yield url
 
 
@@ -37,7 +38,7 @@ def connect(base: str) -> socket.socket:
 
 def read_until_closed(sock: socket.socket) -> bytes:
     """Everything the server sends until it closes the connection (bounded by PATIENCE_S)."""
-    chunks = []
+    chunks: list[bytes] = []
     deadline = time.monotonic() + PATIENCE_S
     while time.monotonic() < deadline:
         chunk = sock.recv(65536)

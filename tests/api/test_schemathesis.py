@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,7 +77,8 @@ schemathesis.openapi.format("binary", IMAGES)
 #: The document the server publishes (built without a model: routes and schemas only).
 DOCUMENT = create_app(Settings(model_path=Path("unused.onnx"))).openapi()
 OPERATIONS = [
-    result.ok() for result in schemathesis.openapi.from_dict(DOCUMENT).get_all_operations()
+    result.ok()  # type: ignore[union-attr]
+    for result in schemathesis.openapi.from_dict(DOCUMENT).get_all_operations()
 ]
 #: Operations with something to get wrong (a body or a parameter): the negative runs.
 NEGATIVE = [op for op in OPERATIONS if op.method == "post" or "{" in op.path]
@@ -99,8 +101,8 @@ def base(dry_run_model: Path) -> Iterator[str]:
 
 def run(base: str, operation: schemathesis.APIOperation, mode: GenerationMode) -> None:
     narrowed = operation.method == "post" and mode == GenerationMode.POSITIVE
-    excluded = [positive_data_acceptance] if narrowed else None
-    extra = [refused_with_a_reason] if narrowed else None
+    excluded: Any = [positive_data_acceptance] if narrowed else None
+    extra: Any = [refused_with_a_reason] if narrowed else None
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
