@@ -12,7 +12,7 @@ from pydantic_core import ErrorDetails
 
 from service.activations.evaluate import DTYPES, Evaluation, default_outputs, evaluate
 from service.activations.registry import Activation, get_activation
-from service.codecs import json_arrays, npy
+from service.codecs import Body, json_arrays, npy
 from service.errors import InvalidInput, NotFound, excerpt
 
 ARRAY = "a number or nested lists of numbers (rank 0..8); NaN and Infinity are not JSON"
@@ -75,7 +75,7 @@ class ActivateRequest(BaseModel):
 FIELDS = tuple(ActivateRequest.model_fields)
 
 
-def from_json(body: bytes, max_elements: int) -> bytes:
+def from_json(body: Body, max_elements: int) -> bytes:
     """A JSON request body -> the JSON answer: the outputs as (nested) arrays."""
     json_arrays.check_values(body, 2 * max_elements)  # x and grad_output
     document = json_arrays.parse_json(body)
@@ -109,7 +109,7 @@ def from_json(body: bytes, max_elements: int) -> bytes:
 
 
 def from_binary(
-    body: bytes, *, npz: bool, query: Mapping[str, str], max_elements: int
+    body: Body, *, npz: bool, query: Mapping[str, str], max_elements: int
 ) -> Evaluation:
     """A .npy body (x) or .npz body (x, grad_output) with function, outputs, dtype and the
     function's parameters as query parameters -> the evaluation."""
@@ -139,7 +139,7 @@ def from_binary(
 
 
 def _arrays(
-    body: bytes, npz: bool, max_elements: int
+    body: Body, npz: bool, max_elements: int
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
     if not npz:
         return npy.load_npy(body, max_elements=max_elements, allowed_dtypes=NPY_DTYPES), None

@@ -10,7 +10,7 @@ middleware stay the framework's, and there is no second path to drift from it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from service.api.errors import describe
 from service.api.responses import ORJSON_OPTIONS
+from service.codecs import Body
 from service.errors import ServiceError, TooLarge
 from service.runtime import Runtime
 
@@ -31,9 +32,10 @@ _JSON_MEDIA = "application/json"
 
 @dataclass(frozen=True)
 class Reply:
-    """An answer already rendered: the body, its media type and extra headers."""
+    """An answer already rendered: the body (bytes, or its parts in order), its media type and
+    extra headers. Parts are sent as they are, in pieces of at most a MiB, never joined."""
 
-    body: bytes
+    body: bytes | Sequence[bytes | memoryview]
     media: str
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -89,9 +91,31 @@ class AsgiRoute(APIRoute):
             headers = [(b"content-type", answer.media.encode()), *_encode(answer.headers)]
         else:
             payload = orjson.dumps(answer, option=ORJSON_OPTIONS)
+        if not isinstance(payload, bytes):
+            await _send_parts(send, status, headers, payload)
+            return
         length = (b"content-length", b"%d" % len(payload))
         await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
         await send({"type": "http.response.body", "body": payload})
+
+
+#: The largest piece of a streamed answer: the server's write buffer holds about this much.
+_PIECE = 1024 * 1024
+
+
+async def _send_parts(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], parts: Sequence[bytes | memoryview]
+) -> None:
+    """An answer in parts, each sent in pieces of at most _PIECE bytes: the server's flow control
+    then keeps one piece in its buffer at a time, where a whole answer would be copied there."""
+    views = [memoryview(part).cast("B") for part in parts]
+    length = (b"content-length", b"%d" % sum(view.nbytes for view in views))
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
+    for view in views:
+        for start in range(0, view.nbytes, _PIECE):
+            piece = bytes(view[start : start + _PIECE])
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 #: Content-Type values as clients send them most often, and the media type each one names.
@@ -142,20 +166,40 @@ class Exchange:
         raw = self.scope["query_string"]
         return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
 
-    async def body(self) -> bytes:
+    async def body(self) -> Body:
         """The whole body, refused with TooLarge as soon as it passes the limit of its media
         type (max_json_bytes for JSON, else max_body_bytes): at once for a declared
         Content-Length over it, else once the chunks received add up past it. Its bytes are
-        held in the worker's max_inflight_bytes budget until the request ends."""
+        held in the worker's max_inflight_bytes budget until the request ends.
+
+        A body in one piece comes as it is; one in many is copied piece by piece into a
+        bytearray of its declared length (a join at the end would copy it all at once, holding
+        the event loop for ~0.5 ms per MiB).
+        """
         receive = self.bounded_receive()
+        message = await receive()
         chunks: list[bytes] = []
+        filled = bytearray(self.length or 0)
+        size = 0
         while True:
-            message = await receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone
-            chunks.append(message.get("body", b""))
+            chunk: bytes = message.get("body", b"")
+            if self.length is None:
+                chunks.append(chunk)
+            elif not message.get("more_body", False) and not size:
+                return chunk  # the whole body in one piece
+            else:
+                filled[size : size + len(chunk)] = chunk
+            size += len(chunk)
             if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                break
+            message = await receive()
+        if self.length is None:
+            return b"".join(chunks)
+        if size != self.length:
+            del filled[size:]
+        return filled
 
     def bounded_receive(self) -> Receive:
         """``receive`` that raises TooLarge once the body passes its limit, and holds its bytes

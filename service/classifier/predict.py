@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from service import offload
 from service.classifier.inference import Inference
 from service.classifier.preprocess import images_to_batch, prepare
-from service.codecs import json_arrays, npy
+from service.codecs import Body, json_arrays, npy
 from service.config import Settings
 from service.errors import InvalidInput, TooLarge, excerpt
 from service.metadata import ModelMetadata
@@ -137,7 +137,7 @@ class Predictor:
         self._model = {"name": self.meta.name, "version": self.meta.version}
 
     async def from_array(
-        self, body: bytes, query: Mapping[str, str], *, npy: bool = False
+        self, body: Body, query: Mapping[str, str], *, npy: bool = False
     ) -> dict[str, Any]:
         """A JSON object {"inputs": [...], option: value, ...}, or with ``npy`` the bytes of
         numpy.save(f, images) with options from ``query`` only."""
@@ -178,7 +178,7 @@ class Predictor:
         return self.answer(await self.inference.logits(batch), options)
 
     def _decode_json(
-        self, body: bytes, query: Mapping[str, str]
+        self, body: Body, query: Mapping[str, str]
     ) -> tuple[np.ndarray[Any, Any], PredictOptions]:
         json_arrays.check_values(body, self.limits.max_elements)
         document = json_arrays.parse_json(body)
@@ -204,7 +204,7 @@ class Predictor:
         return batch, options
 
     def _decode_npy(
-        self, body: bytes, query: Mapping[str, str]
+        self, body: Body, query: Mapping[str, str]
     ) -> tuple[np.ndarray[Any, Any], PredictOptions]:
         options = parse_options({}, text=query, images=False, num_classes=self.meta.num_classes)
         raw = npy.load_npy(body, max_elements=self.limits.max_elements, allowed_dtypes=NPY_DTYPES)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from service.codecs import Body
 from service.errors import InvalidInput, TooLarge
 
 #: Most dimensions an array on the wire may have.
@@ -19,7 +20,7 @@ _NUMBER_TYPES = frozenset({int, float})
 _SMALL_BODY = 64 * 1024
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: Body) -> Any:
     """Decode a JSON body with orjson; a malformed one (NaN and Infinity included) is InvalidInput."""
     try:
         return orjson.loads(body)
@@ -30,7 +31,7 @@ def parse_json(body: bytes) -> Any:
         ) from None
 
 
-def check_values(body: bytes, max_values: int) -> None:
+def check_values(body: Body, max_values: int) -> None:
     """TooLarge when a JSON body holds more than ``max_values`` numbers, judged from its bytes
     before any Python object exists: every value after the first in a list follows a comma
     (a few more commas separate keys; a body whose commas are in strings is no array anyway)."""
@@ -46,7 +47,7 @@ def check_values(body: bytes, max_values: int) -> None:
 _KEY_COMMAS = 64
 
 
-def json_may_hold_booleans(body: bytes) -> bool:
+def json_may_hold_booleans(body: Body) -> bool:
     """False when the JSON text has no true/false token anywhere.
 
     Small bodies are searched with ``in`` (a fraction of a microsecond); in big ones numpy

@@ -14,7 +14,7 @@ from service.api import errors
 from service.api.responses import OrjsonResponse
 from service.api.routing import AsgiRoute, Exchange, Reply
 from service.api.schemas.activate import ActivateResponse, ActivationInfo, ActivationList
-from service.codecs import npy
+from service.codecs import Body, npy
 from service.errors import InvalidInput, NotFound, TooLarge, UnsupportedMediaType, excerpt
 from service.runtime import Runtime
 
@@ -149,7 +149,7 @@ def _unique_query(exchange: Exchange) -> dict[str, str]:
     return query
 
 
-def _binary(body: bytes, *, npz: bool, query: dict[str, str], max_elements: int) -> Reply:
+def _binary(body: Body, *, npz: bool, query: dict[str, str], max_elements: int) -> Reply:
     result = request.from_binary(body, npz=npz, query=query, max_elements=max_elements)
     return _binary_reply(query["function"], result)
 
@@ -164,8 +164,8 @@ def _binary_reply(function: str, result: Evaluation) -> Reply:
     }
     if len(result.arrays) == 1:
         (array,) = result.arrays.values()
-        return Reply(npy.dump_npy(array), NPY, headers)
-    return Reply(npy.dump_npz(result.arrays), NPZ, headers)
+        return Reply(npy.npy_parts(array), NPY, headers)
+    return Reply(npy.npz_parts(result.arrays), NPZ, headers)
 
 
 def route(runtime: Runtime) -> AsgiRoute:

@@ -150,6 +150,12 @@ REQUEST_BODY: dict[str, Any] = {
                     **_FORM_FIELDS,
                 },
             },
+            "encoding": {
+                "files": {
+                    "contentType": "image/png, image/jpeg, image/bmp, image/gif, image/webp, "
+                    "image/tiff"
+                }
+            },
         },
         NPY: {
             "schema": {
