@@ -214,7 +214,8 @@ class Predictor:
     def answer(self, logits: np.ndarray[Any, Any], options: PredictOptions) -> dict[str, Any]:
         """Label, index, confidence and top-k per image (plus probabilities and logits if asked)."""
         labels = self.meta.labels
-        if not np.isfinite(logits).all():
+        # The sum first (one ufunc call); only a non-finite sum needs the elementwise look.
+        if not np.isfinite(np.add.reduce(logits, axis=None)) and not np.isfinite(logits).all():
             image = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
             raise InvalidInput(
                 f"the model's logits for image {image} are not finite: its values are too large "
