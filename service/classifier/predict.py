@@ -87,6 +87,32 @@ def parse_options(values: Mapping[str, Any], *, images: bool, num_classes: int) 
     return options
 
 
+def batch_from_json(
+    inputs: Any, body: bytes, meta: ModelMetadata, limits: Limits, *, normalized: bool
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """A JSON body's nested lists of images -> the model's normalised input (N, C, H, W);
+    ``body`` is the JSON text they came from. Every endpoint taking JSON images uses this."""
+    limit = limits.max_images
+    if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
+        raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
+    raw = json_arrays.array_from_json(
+        inputs,
+        dtype=FLOAT32,
+        max_elements=limits.max_elements,
+        name="inputs",
+        may_hold_booleans=json_arrays.json_may_hold_booleans(body),
+    )
+    return prepare(raw, meta, max_images=limit, normalized=normalized, finite=True)
+
+
+def batch_from_npy(
+    body: bytes, meta: ModelMetadata, limits: Limits, *, normalized: bool
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The bytes of numpy.save(f, images) -> the model's normalised input (N, C, H, W)."""
+    raw = npy.load_npy(body, max_elements=limits.max_elements, allowed_dtypes=NPY_DTYPES)
+    return prepare(raw, meta, max_images=limits.max_images, normalized=normalized)
+
+
 class Predictor:
     """The whole of /predict for the served model; every transport calls these methods.
 
@@ -147,28 +173,14 @@ class Predictor:
         inputs = document.pop("inputs")
         values = {**query, **document} if query else document
         options = parse_options(values, images=False, num_classes=self.meta.num_classes)
-        limit = self.limits.max_images
-        if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
-            raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
-        raw = json_arrays.array_from_json(
-            inputs,
-            dtype=FLOAT32,
-            max_elements=self.limits.max_elements,
-            name="inputs",
-            may_hold_booleans=json_arrays.json_may_hold_booleans(body),
-        )
-        batch = prepare(
-            raw, self.meta, max_images=limit, normalized=options.normalized, finite=True
-        )
+        batch = batch_from_json(inputs, body, self.meta, self.limits, normalized=options.normalized)
         return batch, options
 
     def _decode_npy(
         self, body: bytes, query: Mapping[str, str]
     ) -> tuple[np.ndarray[Any, Any], PredictOptions]:
         options = parse_options(query, images=False, num_classes=self.meta.num_classes)
-        raw = npy.load_npy(body, max_elements=self.limits.max_elements, allowed_dtypes=NPY_DTYPES)
-        limit = self.limits.max_images
-        return prepare(raw, self.meta, max_images=limit, normalized=options.normalized), options
+        return batch_from_npy(body, self.meta, self.limits, normalized=options.normalized), options
 
     def answer(self, logits: np.ndarray[Any, Any], options: PredictOptions) -> dict[str, Any]:
         """Label, index, confidence and top-k per image (plus probabilities and logits if asked)."""

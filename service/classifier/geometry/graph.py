@@ -1,0 +1,145 @@
+"""Network: the served ONNX graph read with `onnx` and run by the float64 kernels of ops.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from service.classifier.geometry import ops
+from service.classifier.geometry.ops import Array, Context, Dual, Mode, Switch
+from service.errors import GeometryUnavailable
+from service.metadata import INPUT_NAME, OUTPUT_NAME
+
+
+@dataclass(frozen=True)
+class Node:
+    op: str
+    name: str  # the layer it belongs to: "/act1/Relu" -> "act1"
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One run: the logits (values and tangents) and every switching layer, input to output."""
+
+    logits: Dual
+    switches: list[Switch]
+
+
+def _layer_name(node: onnx.NodeProto, index: int) -> str:
+    parts = [p for p in node.name.split("/") if p]
+    return parts[0] if len(parts) > 1 else node.name or f"{node.op_type}_{index}"
+
+
+def _attribute_problem(node: Node) -> str | None:
+    """Why our kernel cannot run this node as configured, or None."""
+    a = node.attrs
+    if node.op == "Conv" and (
+        a.get("group", 1) != 1
+        or any(d != 1 for d in a.get("dilations", [1]))
+        or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+        or len(a.get("kernel_shape", [3, 3])) != 2
+    ):
+        return "Conv (grouped, dilated, auto-padded or not 2D)"
+    if node.op == "MaxPool" and (
+        list(a.get("strides", [])) != list(a["kernel_shape"])
+        or any(a.get("pads", [0]))
+        or any(d != 1 for d in a.get("dilations", [1]))
+        or a.get("ceil_mode", 0)
+        or len(node.outputs) > 1
+    ):
+        return "MaxPool (overlapping, padded, dilated or with indices)"
+    if node.op == "Flatten" and a.get("axis", 1) != 1:
+        return "Flatten (axis other than 1)"
+    if node.op == "Gemm" and a.get("transA", 0):
+        return "Gemm (transA)"
+    if node.op not in ops.KERNELS:
+        return node.op
+    return None
+
+
+class Network:
+    """The served graph in float64: logits and their tangents along any input directions."""
+
+    def __init__(
+        self, nodes: list[Node], constants: dict[str, Array], input_shape: tuple[int, ...]
+    ) -> None:
+        self.nodes = nodes
+        self.constants = constants
+        self.input_shape = input_shape
+        self.smooth_ops = sorted(
+            {n.op for n in nodes if n.op not in ops.PIECEWISE_LINEAR} | self._variable_products()
+        )
+        #: Every op is piecewise linear: the local map is a region's exact affine map.
+        self.piecewise_linear = not self.smooth_ops
+
+    @classmethod
+    def from_bytes(cls, data: bytes, input_shape: tuple[int, ...]) -> Network:
+        """Read the graph and initializers; GeometryUnavailable names the ops we cannot run."""
+        try:
+            proto = onnx.load_from_string(data)
+        except Exception as exc:  # protobuf's DecodeError and onnx's own share no base
+            raise GeometryUnavailable(f"onnx cannot read the model file ({exc})") from None
+        constants = {t.name: _float(numpy_helper.to_array(t)) for t in proto.graph.initializer}
+        nodes = []
+        for index, node in enumerate(proto.graph.node):
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            if node.op_type == "Constant" and "value" in attrs:
+                constants[node.output[0]] = _float(numpy_helper.to_array(attrs["value"]))
+                continue
+            name = _layer_name(node, index)
+            nodes.append(Node(node.op_type, name, tuple(node.input), tuple(node.output), attrs))
+        problems = sorted({p for n in nodes if (p := _attribute_problem(n)) is not None})
+        if problems:
+            raise GeometryUnavailable(
+                f"the geometry endpoints cannot evaluate this model: unsupported ops "
+                f"{', '.join(problems)} (supported: {', '.join(sorted(ops.KERNELS))}); "
+                "/predict is unaffected"
+            )
+        return cls(nodes, constants, input_shape)
+
+    def run(
+        self,
+        x: Array,
+        directions: Array | None = None,
+        *,
+        mode: Mode = "point",
+        homogeneous: np.ndarray[Any, np.dtype[np.bool_]] | None = None,
+    ) -> Trace:
+        """Evaluate at ``x`` (N, C, H, W) with tangents along ``directions`` (N, K, C, H, W)."""
+        ctx = Context(mode=mode, homogeneous=homogeneous)
+        env: dict[str, Dual] = {name: Dual(value) for name, value in self.constants.items()}
+        env[INPUT_NAME] = Dual(x, directions)
+        if homogeneous is not None and directions is not None:  # biases only enter the graph
+            assert not directions[:, homogeneous].any(), "homogeneous directions start at 0"
+        for node in self.nodes:
+            args = [env[name] for name in node.inputs if name]
+            env[node.outputs[0]] = ops.KERNELS[node.op](ctx, node.name, node.attrs, args)
+        return Trace(env[OUTPUT_NAME], ctx.switches)
+
+    def logits(self, x: Array, *, chunk: int = 512) -> Array:
+        """Logits (N, classes) at ``x`` in chunks (no tangents)."""
+        parts = [self.run(x[i : i + chunk]).logits.value for i in range(0, len(x), chunk)]
+        return np.concatenate(parts)
+
+    def _variable_products(self) -> set[str]:
+        """Mul/Div nodes whose operands both depend on the input: not piecewise linear."""
+        variable = {INPUT_NAME}
+        found = set()
+        for node in self.nodes:
+            computed = [name for name in node.inputs if name in variable]
+            if computed:
+                variable.update(node.outputs)
+            if node.op in ("Mul", "Div") and len(computed) == 2:
+                found.add(f"{node.op} of two computed tensors")
+        return found
+
+
+def _float(a: np.ndarray[Any, Any]) -> Array:
+    return np.asarray(a, dtype=np.float64) if a.dtype.kind == "f" else a
