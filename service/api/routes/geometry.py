@@ -66,7 +66,8 @@ async def _explain(exchange: Exchange) -> Any:
         )
     elif media == MULTIPART:
         geometry = exchange.runtime.ready_geometry()
-        files, fields = await read_form(exchange, max_files=1)
+        # two, so that a second file gets the feature's "one image" message, not a limit's
+        files, fields = await read_form(exchange, max_files=2)
         answer = await geometry.explain_images(files, fields, exchange.query(_EXPLAIN_QUERY))
     else:
         raise UnsupportedMediaType(

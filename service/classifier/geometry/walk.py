@@ -91,11 +91,6 @@ def walk(
     found: list[tuple[Array, list[bytes], Array, Array]] = []
     events = passes = 0
     while active.size:
-        if time.monotonic() > deadline:
-            raise DeadlineExceeded(
-                f"the walk passed the deadline of {timeout_s * 1000:.0f} ms (geometry_timeout_ms) "
-                f"after {events} breakpoints; choose closer images"
-            )
         at = t[active]
         x = start + at[:, None, None, None] * direction
         tangent = np.broadcast_to(direction, (len(at), 1, *direction.shape))
@@ -117,6 +112,12 @@ def walk(
                 "RELU_SERVE_GEOMETRY_MAX_BREAKPOINTS"
             )
         active = active[~done]
+        if active.size and time.monotonic() > deadline:
+            raise DeadlineExceeded(
+                f"the walk passed the deadline of {timeout_s * 1000:g} ms (geometry_timeout_ms) "
+                f"after {events} breakpoints; choose closer images or raise "
+                "RELU_SERVE_GEOMETRY_TIMEOUT_MS"
+            )
     return _merge(found, passes)
 
 
