@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from service.api.schemas.geometry import (
 )
 from service.api.schemas.predict import ZERO
 from service.app import create_app
+from service.classifier.model import Classifier
 from service.config import Settings
 from service.errors import GeometryUnavailable
 from tests.api.conftest import LIMITS, wait_ready
@@ -50,7 +52,7 @@ def explained(client: TestClient) -> dict:
 
 
 def test_explain_gives_an_exact_affine_map_of_the_region(
-    client: TestClient, explained: dict
+    client: TestClient, classifier: Classifier, explained: dict
 ) -> None:
     ExplainResponse.model_validate(explained)
     linear = explained["linear_map"]
@@ -58,9 +60,7 @@ def test_explain_gives_an_exact_affine_map_of_the_region(
     assert "normalised input 1x8x8" in linear["space"]
     weights, bias = np.array(linear["weights"]), np.array(linear["bias"])
     assert weights.shape == (10, 8, 8)
-    x = np.asarray(
-        client.app.state.runtime.classifier.metadata.normalize(np.asarray(ZERO)), dtype=float
-    )
+    x = classifier.metadata.normalize(np.asarray(ZERO)).astype(np.float64)
     logits = np.array(explained["logits"])
     assert np.abs(weights.reshape(10, 64) @ x.ravel() + bias - logits).max() < 1e-9
     assert linear["max_abs_error"] < 1e-9
@@ -123,13 +123,12 @@ def test_regions_walks_the_segment_between_two_digits(client: TestClient) -> Non
     assert body["activation_regions"] == len(breakpoints) + 1
     assert 1 <= body["linear_pieces"] <= body["activation_regions"]
     pieces = body["pieces"]
-    assert pieces[0]["t0"] == 0 and pieces[-1]["t1"] == 1
-    assert all(p["t1"] == q["t0"] for p, q in zip(pieces, pieces[1:], strict=False))
+    assert pieces[0]["t0"] == 0
+    assert pieces[-1]["t1"] == 1
+    assert all(p["t1"] == q["t0"] for p, q in pairwise(pieces))
     assert len(pieces) >= body["linear_pieces"]
     labels = [p["label"] for p in pieces]
-    changes = [
-        q["t0"] for p, q in zip(pieces, pieces[1:], strict=False) if p["label"] != q["label"]
-    ]
+    changes = [q["t0"] for p, q in pairwise(pieces) if p["label"] != q["label"]]
     assert changes == body["decision_changes"]
     start = client.post("/predict", json={"inputs": ZERO}).json()["predictions"][0]["label"]
     assert labels[0] == start
@@ -328,7 +327,8 @@ def test_a_smooth_model_gets_its_jacobian_and_no_regions(gelu_client: TestClient
     assert body["linear_map"]["kind"] == "jacobian"
     assert "Erf" in body["linear_map"]["note"]
     assert "not a region's map" in body["linear_map"]["note"]
-    assert body["pattern"] is None and body["region"] is None
+    assert body["pattern"] is None
+    assert body["region"] is None
     response = gelu_client.post("/regions", json={"start": ZERO, "end": ONE})
     assert response.status_code == 422
     assert response.json()["detail"] == (
