@@ -132,6 +132,7 @@ def test_the_walk_is_exact_between_two_test_digits(
     found = walk.walk(network, start, end, max_breakpoints=20_000, timeout_s=600)
     assert 100 < len(found.starts) < 20_000
     assert walk.affine_error(network, start, end, found) <= 1e-9
+    assert found.max_abs_error <= 1e-9
     assert all(p != q for p, q in zip(found.digests, found.digests[1:], strict=False))
     # a dense sample: each point's pattern is the pattern of the piece the walk puts it in
     samples = np.linspace(0, 1, 20_001)[:-1]

@@ -65,6 +65,7 @@ def test_the_walk_finds_the_kinks_exactly(lanes: int) -> None:
     assert walk.linear_piece_starts(found).tolist() == [0, 1, 2]  # 0.75 bends nothing
     assert walk.decisions(found) == [(0.0, 1), (pytest.approx(0.675), 0)]
     assert walk.affine_error(network, corner(0.0), corner(1.0), found) < 1e-15
+    assert found.max_abs_error < 1e-15
     assert found.slopes[:, 0].tolist() == [0, 1, 2, 2]
 
 

@@ -31,7 +31,7 @@ def regions(
         "linear_pieces": len(linear),
         "pieces": _pieces(found.starts[linear], changes, meta.labels),
         "decision_changes": [t for t, _ in changes[1:]],
-        "max_abs_error": walk.affine_error(network, start, end, found),
+        "max_abs_error": found.max_abs_error,
         "passes": found.passes,
     }
 
