@@ -69,7 +69,7 @@ def explain_figures(conn: http.client.HTTPConnection, images: np.ndarray) -> Non
 def regions_figures(
     conn: http.client.HTTPConnection, images: np.ndarray, labels: np.ndarray
 ) -> list[dict[str, Any]]:
-    times, bends, answers = [], [], []
+    times, bends, widths, answers = [], [], [], []
     print(
         "/regions: start -> end | breakpoints | activation regions | linear pieces | bend "
         "| decision changes | passes | s"
@@ -83,6 +83,7 @@ def regions_figures(
         regions, pieces = answer["activation_regions"], answer["linear_pieces"]
         bend = (pieces - 1) / max(1, regions - 1)
         bends.append(bend)
+        widths.append(float(np.diff([0.0, *answer["breakpoints"], 1.0]).min()))
         changes = ", ".join(f"{t:.4f}" for t in answer["decision_changes"])
         print(
             f"  {a} -> {b} | {len(answer['breakpoints'])} | {regions} | {pieces} | {bend:.1%} "
@@ -91,7 +92,7 @@ def regions_figures(
         answers.append({"body": body, "answer": answer})
     print(
         f"  p50 {statistics.median(times):.2f} s; pattern changes that bend the logits: "
-        f"{min(bends):.1%}-{max(bends):.1%}"
+        f"{min(bends):.1%}-{max(bends):.1%}; narrowest region {min(widths):.2e} in t"
     )
     return answers
 
