@@ -1,7 +1,7 @@
 """Schemas of POST /explain and POST /regions, for the OpenAPI document.
 
-The response examples are real answers of the default model (`make model`), shortened where a
-field holds hundreds of numbers: tests/api/test_geometry.py checks them against the schema.
+The response examples are real answers of the default model (`make model`) to ZERO and to the
+segment ZERO -> ONE, rounded, and shortened ("...") where a field holds hundreds of numbers.
 """
 
 from __future__ import annotations
@@ -69,27 +69,37 @@ EXPLAIN_EXAMPLE: dict[str, Any] = {
     "model": {"name": "relu_cnn", "version": "1.0.0"},
     "label": "0",
     "index": 0,
-    "logits": [17.21, -3.91, -1.05, -4.87, -2.45, -3.26, 1.82, -3.26, 0.27, -3.02],
+    "logits": [20.67, -14.63, -7.643, -11.24, -4.002, -0.747, 1.784, -8.093, -8.851, -2.778],
     "piecewise_linear": True,
     "linear_map": {
         "kind": "region",
         "note": "the exact affine map of the activation region holding x: "
         "logits == weights . x + bias on the whole region",
-        "space": "normalised input 1x8x8: x = ((raw - 0) / 16 - 0.305) / 0.381, "
+        "space": "normalised input 1x8x8: x = ((raw - 0) / 16 - 0.30554) / 0.376339, "
         "the float32 values the model sees, held in float64",
-        "weights": [[[0.0, 0.07, "... 8 x 8 per class"]]],
-        "bias": [3.43, -1.12, 0.35, -0.95, -0.27, -0.61, 0.58, -0.59, 0.09, -0.86],
-        "max_abs_error": 5.3e-15,
+        "weights": [
+            [
+                [-0.01244, -1.355, -0.1243, 0.2851, 1.404, 0.4831, -0.4131, -0.6173],
+                "... 7 more rows of class 0",
+            ],
+            "... 9 more classes",
+        ],
+        "bias": [2.047, -2.005, -0.7576, -0.5497, -0.7229, -0.7347, -0.3193, -1.04, 0.2386, 0.7606],
+        "max_abs_error": 5.329e-15,
     },
     "pattern": {
         "id": "5061eed19a8018a1",
         "layers": [
-            {"name": "act1", "kind": "relu", "units": 2048, "active": 1011},
-            {"name": "pool1", "kind": "maxpool", "units": 512, "active": 430},
+            {"name": "act1", "kind": "relu", "units": 2048, "active": 915},
+            {"name": "pool1", "kind": "maxpool", "units": 512, "active": 423},
+            {"name": "act2", "kind": "relu", "units": 1024, "active": 185},
+            {"name": "pool2", "kind": "maxpool", "units": 256, "active": 127},
+            {"name": "act3", "kind": "relu", "units": 512, "active": 197},
+            {"name": "act_fc", "kind": "relu", "units": 128, "active": 47},
         ],
     },
     "region": {
-        "radius": 0.000116,
+        "radius": 0.0001159,
         "ties": 0,
         "nearest": {"layer": "act1", "kind": "relu", "unit": [10, 2, 0], "rival": None},
     },
@@ -119,15 +129,15 @@ class Piece(BaseModel):
 
 REGIONS_EXAMPLE: dict[str, Any] = {
     "model": {"name": "relu_cnn", "version": "1.0.0"},
-    "breakpoints": [0.000254, 0.000807, 0.00131, "..."],
+    "breakpoints": [0.0008049, 0.003342, 0.005578, "... 1,911 more"],
     "activation_regions": 1915,
     "linear_pieces": 1105,
     "pieces": [
-        {"t0": 0.0, "t1": 0.000807, "label": "0"},
-        {"t0": 0.000807, "t1": 0.00131, "label": "0"},
+        {"t0": 0.0, "t1": 0.0033418599611472538, "label": "0"},
+        {"t0": 0.0033418599611472538, "t1": 0.005578406404737944, "label": "0"},
     ],
-    "decision_changes": [0.5868, 0.6942],
-    "max_abs_error": 1.4e-14,
+    "decision_changes": [0.5868081591028365, 0.6942379595936249],
+    "max_abs_error": 1.066e-14,
     "passes": 55,
 }
 
