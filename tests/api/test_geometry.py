@@ -201,6 +201,21 @@ def test_a_segment_of_one_point_is_one_region(client: TestClient) -> None:
         ),
         (
             "/explain",
+            {"files": [("files", (f"{i}.png", b"1", "image/png")) for i in range(3)]},
+            413,
+            "more than 2 files in one request",
+        ),
+        (
+            "/explain",
+            {
+                "content": b"abc",
+                "headers": {"content-type": "multipart/form-data"},
+            },
+            422,
+            "malformed multipart body: Missing boundary in multipart.",
+        ),
+        (
+            "/explain",
             {
                 "files": {"files": ("a.png", png(np.zeros((8, 8), np.uint8)), "image/png")},
                 "data": {"normalized": "true"},
@@ -352,3 +367,11 @@ def test_openapi_documents_both_endpoints_with_valid_examples(client: TestClient
         assert status in regions["responses"], status
     ExplainResponse.model_validate(EXPLAIN_EXAMPLE)
     RegionsResponse.model_validate(REGIONS_EXAMPLE)
+
+
+def test_before_the_model_is_ready_both_endpoints_answer_503(classifier_settings: Settings) -> None:
+    client = TestClient(create_app(classifier_settings))  # no lifespan: nothing loaded
+    for path, body in [("/explain", {"inputs": ZERO}), ("/regions", {"start": ZERO, "end": ONE})]:
+        response = client.post(path, json=body)
+        assert response.status_code == 503
+        assert response.json()["detail"] == "not ready: the application has not started"
