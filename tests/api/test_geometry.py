@@ -239,7 +239,7 @@ def test_a_segment_of_one_point_is_one_region(client: TestClient) -> None:
             "/regions",
             {"content": npy(np.zeros((3, 8, 8), np.float32)), "headers": NPY},
             422,
-            "a .npy body holds two images (start, end), got 3",
+            "a .npy body holds 2 images (start, end), got 3",
         ),
         (
             "/regions",
@@ -375,3 +375,47 @@ def test_before_the_model_is_ready_both_endpoints_answer_503(classifier_settings
         response = client.post(path, json=body)
         assert response.status_code == 503
         assert response.json()["detail"] == "not ready: the application has not started"
+
+
+def test_regions_plane_is_a_sampled_png_of_the_regions(client: TestClient) -> None:
+    body = {"a": ZERO, "b": ONE, "c": ZERO[::-1], "grid": 16, "span": 0.01}
+    response = client.post("/regions/plane", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["x-regions-sampled"] == "16x16 grid over u, v in [0, 0.01]"
+    assert 1 <= int(response.headers["x-regions-seen"]) <= 16 * 16
+    image = Image.open(io.BytesIO(response.content))
+    assert image.size == (512, 512)
+    three = npy(np.array([ZERO, ONE, ZERO[::-1]], np.float32))
+    by_npy = client.post("/regions/plane?grid=16&span=0.01", content=three, headers=NPY)
+    assert by_npy.content == response.content
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "detail"),
+    [
+        ({"json": {"a": ZERO, "b": ONE}}, 422, 'the JSON body must be an object {"a": [[...]], "b": [[...]], "c": [[...]]}'),
+        ({"json": {"a": ZERO, "b": ONE, "c": ONE, "grid": 4}}, 422, "grid: Input should be greater than or equal to 8 (got 4)"),
+        ({"json": {"a": ZERO, "b": ONE, "c": ONE, "span": 2}}, 422, "span: Input should be less than or equal to 1 (got 2)"),
+        ({"content": npy(np.zeros((2, 8, 8), np.float32)), "headers": NPY}, 422, "a .npy body holds 3 images (a, b, c), got 2"),
+        ({"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "Content-Type 'text/plain' is not accepted; send application/json or application/x-npy"),
+    ],
+)  # fmt: skip
+def test_regions_plane_refuses_bad_requests(
+    client: TestClient, kwargs: dict, status: int, detail: str
+) -> None:
+    response = client.post("/regions/plane", **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"] == detail
+
+
+def test_regions_plane_is_bounded_by_the_deadline(dry_run_model: Path) -> None:
+    settings = Settings(model_path=dry_run_model, geometry_timeout_ms=0.001, **LIMITS)
+    with TestClient(create_app(settings)) as client:
+        wait_ready(client)
+        response = client.post("/regions/plane", json={"a": ZERO, "b": ONE, "c": ONE, "grid": 64})
+    assert response.status_code == 504
+    assert response.json()["detail"] == (
+        "sampling the plane passed the deadline of 0.001 ms (geometry_timeout_ms); "
+        "ask for a smaller grid"
+    )

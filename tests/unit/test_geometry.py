@@ -234,3 +234,22 @@ def test_load_refuses_an_evaluator_that_disagrees_with_onnx_runtime(
     monkeypatch.setattr(Network, "logits", lambda self, x: original(self, x) + 1e-3)
     with pytest.raises(GeometryUnavailable, match=r"differs from ONNX Runtime by 0\.001"):
         Geometry.load(classifier, Settings(model_path=dry_run_model))
+
+
+def test_the_plane_of_a_hinge_shows_its_regions_and_decision_boundary() -> None:
+    from service.classifier.geometry import plane
+
+    network = hinge_network([[1, 1, 1], [0, 0, 0]])
+    side = np.array([[[0.0, 1.0], [0.0, 0.0]]])  # a direction no unit reads
+    cells, labels = plane.sample(
+        network, corner(0.0), corner(1.0), side, grid=42, span=1.0, timeout_s=60
+    )
+    u = np.linspace(0, 1, 42)  # no sample on the label tie at u = 0.675
+    assert cells.max() + 1 == 4  # the kinks at 0.25, 0.5, 0.75 cut the plane in four
+    assert (cells == cells[0]).all()  # nothing changes along v
+    expected = np.searchsorted([0.25, 0.5, 0.75], u, side="left")  # on a kink the unit is off
+    assert np.unique(cells[0], return_inverse=True)[1].tolist() == expected.tolist()
+    logits0 = np.maximum(u - 0.25, 0) + np.maximum(u - 0.5, 0) + np.maximum(u - 0.75, 0)
+    assert labels[0].tolist() == np.where(logits0 > 0.6, 0, 1).tolist()
+    png = plane.render(cells, labels)
+    assert png.startswith(b"\x89PNG")

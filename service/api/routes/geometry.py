@@ -1,4 +1,4 @@
-"""POST /explain and POST /regions: the transport of the network's geometry."""
+"""POST /explain, /regions and /regions/plane: the transport of the network's geometry."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from service.api.forms import read_form
 from service.api.routing import AsgiRoute, Exchange, Reply
 from service.api.schemas.geometry import (
     EXPLAIN_BODY,
+    PLANE_BODY,
     REGIONS_BODY,
     ExplainResponse,
     RegionsResponse,
@@ -18,8 +19,10 @@ from service.api.schemas.geometry import (
 from service.api.schemas.predict import JSON, MULTIPART, NPY
 from service.classifier.geometry.feature import (
     EXPLAIN_OPTIONS,
+    PLANE_OPTIONS,
     REGIONS_OPTIONS,
     ExplainOptions,
+    PlaneOptions,
     RegionsOptions,
 )
 from service.errors import (
@@ -34,6 +37,7 @@ from service.runtime import Runtime
 
 _EXPLAIN_QUERY = frozenset(EXPLAIN_OPTIONS)
 _REGIONS_QUERY = frozenset(REGIONS_OPTIONS)
+_PLANE_QUERY = frozenset(PLANE_OPTIONS)
 PNG = "image/png"
 
 
@@ -54,6 +58,15 @@ async def regions(options: Annotated[RegionsOptions, Query()]) -> RegionsRespons
     (where the logits' slope changes), the predicted label on each piece and where it changes.
     Bounded by geometry_max_breakpoints (422) and geometry_timeout_ms (504)."""
     raise NotImplementedError  # documentation only: AsgiRoute serves the requests with _regions
+
+
+async def plane(options: Annotated[PlaneOptions, Query()]) -> None:
+    """A PNG of the activation regions over the plane x(u, v) = a + u (b - a) + v (c - a) of
+    three images, u and v in [0, 1] (a top left, b top right, c bottom left): each region a
+    colour, region edges grey, the decision boundary black. SAMPLED on a grid x grid lattice,
+    not exact: regions thinner than a cell are missed (the header X-Regions-Sampled says so,
+    X-Regions-Seen counts the regions found). Bounded by geometry_timeout_ms (504)."""
+    raise NotImplementedError  # documentation only: AsgiRoute serves the requests with _plane
 
 
 async def _explain(exchange: Exchange) -> Any:
@@ -88,11 +101,23 @@ async def _regions(exchange: Exchange) -> dict[str, Any]:
     return await geometry.regions_array(body, exchange.query(_REGIONS_QUERY), npy=media == NPY)
 
 
+async def _plane(exchange: Exchange) -> Reply:
+    media = exchange.media
+    if media not in (JSON, NPY):
+        raise UnsupportedMediaType(
+            f"Content-Type {media or '(none)'!r} is not accepted; send {JSON} or {NPY}"
+        )
+    body = await exchange.body()
+    geometry = exchange.runtime.ready_geometry()
+    png, info = await geometry.plane_array(body, exchange.query(_PLANE_QUERY), npy=media == NPY)
+    return Reply(png, PNG, info)
+
+
 _ERRORS = (InvalidInput, UnsupportedMediaType, TooLarge, NotReady, GeometryUnavailable)
 
 
 def routes(runtime: Runtime) -> list[AsgiRoute]:
-    """POST /explain and POST /regions for the app that ``runtime`` serves."""
+    """POST /explain, /regions and /regions/plane for the app that ``runtime`` serves."""
     explain_responses = errors.responses(*_ERRORS)
     explain_responses[200] = {"content": {PNG: {"schema": {"type": "string", "format": "binary"}}}}
     return [
@@ -117,5 +142,18 @@ def routes(runtime: Runtime) -> list[AsgiRoute]:
             response_model=RegionsResponse,
             openapi_extra={"requestBody": REGIONS_BODY},
             responses=errors.responses(*_ERRORS, DeadlineExceeded),
+        ),
+        AsgiRoute(
+            "/regions/plane",
+            plane,
+            handler=_plane,
+            runtime=runtime,
+            methods=["POST"],
+            tags=["geometry"],
+            openapi_extra={"requestBody": PLANE_BODY},
+            responses={
+                200: {"content": {PNG: {"schema": {"type": "string", "format": "binary"}}}},
+                **errors.responses(*_ERRORS, DeadlineExceeded),
+            },
         ),
     ]

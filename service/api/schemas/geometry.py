@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.schemas.predict import JSON, MULTIPART, NPY, ZERO, ModelRef
-from service.classifier.geometry.feature import ExplainOptions, RegionsOptions
+from service.classifier.geometry.feature import ExplainOptions, PlaneOptions, RegionsOptions
 
 #: Digit "1", the second of scikit-learn's digits (raw 0..16): the far end of an example segment.
 ONE: list[Any] = [
@@ -194,5 +194,36 @@ REGIONS_BODY: dict[str, Any] = {
             "examples": {"zero to one": {"value": {"start": ZERO, "end": ONE}}},
         },
         NPY: {"schema": {"type": "string", "format": "binary", "description": "shape (2, H, W)"}},
+    },
+}
+
+
+class PlaneRequest(PlaneOptions):
+    a: list[Any] = Field(description="the image at (u, v) = (0, 0)")
+    b: list[Any] = Field(description="the image at (1, 0)")
+    c: list[Any] = Field(description="the image at (0, 1)")
+
+
+#: Digit "2", the third of scikit-learn's digits.
+TWO: list[Any] = [
+    [0, 0, 0, 4, 15, 12, 0, 0],
+    [0, 0, 3, 16, 15, 14, 0, 0],
+    [0, 0, 8, 13, 8, 16, 0, 0],
+    [0, 0, 1, 6, 15, 11, 0, 0],
+    [0, 1, 8, 13, 15, 1, 0, 0],
+    [0, 9, 16, 16, 5, 0, 0, 0],
+    [0, 3, 13, 16, 16, 11, 5, 0],
+    [0, 0, 0, 3, 11, 16, 9, 0],
+]
+
+PLANE_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "Three images, as JSON or one .npy array of three images.",
+    "content": {
+        JSON: {
+            "schema": PlaneRequest.model_json_schema(),
+            "examples": {"zero, one, two": {"value": {"a": ZERO, "b": ONE, "c": TWO, "grid": 64}}},
+        },
+        NPY: {"schema": {"type": "string", "format": "binary", "description": "shape (3, H, W)"}},
     },
 }

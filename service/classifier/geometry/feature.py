@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from service.classifier.geometry import plane
 from service.classifier.geometry.explain import explain, saliency_png
 from service.classifier.geometry.graph import Network
 from service.classifier.geometry.segment import regions
@@ -50,8 +51,23 @@ class RegionsOptions(BaseModel):
     normalized: bool = Field(False, description="the images are already normalised")
 
 
+class PlaneOptions(RegionsOptions):
+    """Options of /regions/plane: JSON keys or query parameters."""
+
+    grid: int = Field(96, ge=8, le=256, description="sample points per side of the plane")
+    span: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="u and v run over [0, span]: zoom in on a (two digits are ~1,500-2,000 "
+        "regions apart, so at span 1 most cells hold a region of their own)",
+    )
+
+
 EXPLAIN_OPTIONS = tuple(ExplainOptions.model_fields)
 REGIONS_OPTIONS = tuple(RegionsOptions.model_fields)
+PLANE_OPTIONS = tuple(PlaneOptions.model_fields)
+_Pair = TypeVar("_Pair", bound=RegionsOptions)
 _Options = TypeVar("_Options", bound=BaseModel)
 
 
@@ -110,6 +126,11 @@ class Geometry:
     ) -> dict[str, Any] | bytes:
         return await _offload(self._explain_images, files, fields, query)
 
+    async def plane_array(
+        self, body: bytes, query: Mapping[str, str], *, npy: bool
+    ) -> tuple[bytes, dict[str, str]]:
+        return await _offload(self._plane_array, body, query, npy)
+
     async def regions_array(
         self, body: bytes, query: Mapping[str, str], *, npy: bool
     ) -> dict[str, Any]:
@@ -165,6 +186,41 @@ class Geometry:
         return {"model": self._model, **explain(self.network, self.meta, x, units=options.units)}
 
     def _regions_array(self, body: bytes, query: Mapping[str, str], npy: bool) -> dict[str, Any]:
+        _, (start, end) = self._images(body, query, npy, ("start", "end"), RegionsOptions)
+        answer = regions(
+            self.network,
+            self.meta,
+            start,
+            end,
+            max_breakpoints=self.max_breakpoints,
+            timeout_s=self.timeout_s,
+        )
+        return {"model": self._model, **answer}
+
+    def _plane_array(
+        self, body: bytes, query: Mapping[str, str], npy: bool
+    ) -> tuple[bytes, dict[str, str]]:
+        options, (a, b, c) = self._images(body, query, npy, ("a", "b", "c"), PlaneOptions)
+        grid = options.grid
+        cells, labels = plane.sample(
+            self.network, a, b, c, grid=grid, span=options.span, timeout_s=self.timeout_s
+        )
+        info = {
+            "x-regions-sampled": f"{grid}x{grid} grid over u, v in [0, {options.span:g}]",
+            "x-regions-seen": str(cells.max() + 1),
+        }
+        return plane.render(cells, labels), info
+
+    def _images(
+        self,
+        body: bytes,
+        query: Mapping[str, str],
+        npy: bool,
+        names: tuple[str, ...],
+        kind: type[_Pair],
+    ) -> tuple[_Pair, list[np.ndarray[Any, np.dtype[np.float64]]]]:
+        """Options and the named images (a .npy holds them in order), for a piecewise-linear
+        model only: these endpoints walk its regions."""
         if not self.network.piecewise_linear:
             raise InvalidInput(
                 f"/regions needs a piecewise-linear model; this one uses "
@@ -173,30 +229,24 @@ class Geometry:
             )
         values: dict[str, Any] = dict(query)
         if npy:
-            options = _options(RegionsOptions, values)
-            pair = self._batch(body, None, npy=True, normalized=options.normalized)
-            if len(pair) != 2:
-                raise InvalidInput(f"a .npy body holds two images (start, end), got {len(pair)}")
-            start, end = pair
-        else:
-            document = _document(body, ("start", "end"), '{"start": [[...]], "end": [[...]]}')
-            given = document.pop("start"), document.pop("end")
-            options = _options(RegionsOptions, {**values, **document})
-            start, end = (
-                _one(self._batch(body, image, npy=False, normalized=options.normalized), name)
-                for image, name in zip(
-                    given, ("start is one image", "end is one image"), strict=True
+            options = _options(kind, values)
+            images = self._batch(body, None, npy=True, normalized=options.normalized)
+            if len(images) != len(names):
+                raise InvalidInput(
+                    f"a .npy body holds {len(names)} images ({', '.join(names)}), got {len(images)}"
                 )
-            )
-        answer = regions(
-            self.network,
-            self.meta,
-            start.astype(np.float64),
-            end.astype(np.float64),
-            max_breakpoints=self.max_breakpoints,
-            timeout_s=self.timeout_s,
-        )
-        return {"model": self._model, **answer}
+            return options, [image.astype(np.float64) for image in images]
+        shape = ", ".join(f'"{name}": [[...]]' for name in names)
+        document = _document(body, names, "{" + shape + "}")
+        given = [document.pop(name) for name in names]
+        options = _options(kind, {**values, **document})
+        normalized = options.normalized
+        return options, [
+            _one(
+                self._batch(body, image, npy=False, normalized=normalized), f"{name} is one image"
+            ).astype(np.float64)
+            for image, name in zip(given, names, strict=True)
+        ]
 
 
 def check_batch(input_shape: tuple[int, ...]) -> np.ndarray[Any, np.dtype[np.float32]]:
