@@ -1,13 +1,15 @@
 """Geometry figures: /explain and /regions latency, regions between digit pairs, a plot.
 
-    .venv/bin/python -m bench.geometry [--model models/relu_cnn.onnx] [--plot examples/geometry-segment.png]
+    .venv/bin/python -m bench.geometry [--model models/relu_cnn.onnx]
+        [--plot examples/geometry-segment.png] [--plane examples/geometry-plane.png]
 
 Starts `python -m service` as a user would (one worker, default settings), sends every test
 digit to POST /explain and a few digit pairs to POST /regions, one request at a time (stdlib
 http.client), and prints: p50 latencies, how many test digits sit on a tie, the radius of the
 others, and per pair the breakpoints, activation regions, linear pieces, the share of pattern
 changes that bend the logits and the decision changes. With --plot it draws the logits along
-the first pair's segment with its breakpoints (needs matplotlib, in the export extra).
+the first pair's segment with its breakpoints (needs matplotlib, in the export extra); with
+--plane it saves a /regions/plane picture.
 Not part of the test run.
 """
 
@@ -142,10 +144,31 @@ def plot(conn: http.client.HTTPConnection, first: dict[str, Any], path: Path) ->
     print(f"plot: {path} ({path.stat().st_size // 1024} KB)")
 
 
+def plane(port: int, images: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    """The regions near a test 0 on the plane towards a test 1 and a test 2 (span 0.01)."""
+    a, b, c_ = (images[np.flatnonzero(labels == k)[0]].tolist() for k in (0, 1, 2))
+    body = json.dumps({"a": a, "b": b, "c": c_, "grid": 96, "span": 0.01}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    began = time.perf_counter()
+    conn.request("POST", "/regions/plane", body, {"content-type": "application/json"})
+    response = conn.getresponse()
+    png = response.read()
+    elapsed = time.perf_counter() - began
+    if response.status != 200:
+        raise SystemExit(f"/regions/plane: {response.status} {png[:300]!r}")
+    path.write_bytes(png)
+    print(
+        f"/regions/plane: {response.getheader('x-regions-seen')} regions seen on a "
+        f"{response.getheader('x-regions-sampled')}, {elapsed:.2f} s; {path} "
+        f"({len(png) // 1024} KB)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("models/relu_cnn.onnx"))
     parser.add_argument("--plot", type=Path, help="write the segment plot here (PNG)")
+    parser.add_argument("--plane", type=Path, help="write a /regions/plane picture here (PNG)")
     args = parser.parse_args()
     images, labels = test_digits()
     port = c.free_port()
@@ -157,6 +180,8 @@ def main() -> None:
         answers = regions_figures(conn, images, labels)
         if args.plot:
             plot(conn, answers[0], args.plot)
+        if args.plane:
+            plane(port, images, labels, args.plane)
     finally:
         c.stop(process)
 

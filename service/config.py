@@ -87,7 +87,7 @@ class Settings(BaseSettings):
 
     geometry_max_breakpoints: int = Field(20_000, ge=1)
     """Most activation-pattern boundaries one POST /regions walk may cross; beyond it the
-    request gets 422 (two test digits are ~1,600-2,000 apart)."""
+    request gets 422 (two test digits are ~1,300-2,000 apart)."""
 
     geometry_timeout_ms: float = Field(10_000, gt=0)
     """Longest one POST /regions walk may run (checked between its passes) before it gets 504."""
