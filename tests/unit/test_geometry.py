@@ -253,3 +253,18 @@ def test_the_plane_of_a_hinge_shows_its_regions_and_decision_boundary() -> None:
     assert labels[0].tolist() == np.where(logits0 > 0.6, 0, 1).tolist()
     png = plane.render(cells, labels)
     assert png.startswith(b"\x89PNG")
+
+
+def test_dense_and_im2col_convolutions_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.classifier.geometry import graph as graph_module
+
+    data = conv_graph(unary("Relu"))
+    dense = Network.from_bytes(data, (2, 5, 5))
+    monkeypatch.setattr(graph_module, "DENSE_CONV_ENTRIES", 0)
+    windows = Network.from_bytes(data, (2, 5, 5))
+    assert "dense" in dense.nodes[0].attrs
+    assert "dense" not in windows.nodes[0].attrs
+    x = np.random.default_rng(2).standard_normal((4, 2, 5, 5))
+    assert np.abs(dense.logits(x) - windows.logits(x)).max() < 1e-12
+    a, b = local_map(dense, x[0]), local_map(windows, x[0])
+    assert np.abs(a.weights - b.weights).max() < 1e-12

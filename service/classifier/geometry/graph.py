@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,10 @@ from service.classifier.geometry import ops
 from service.classifier.geometry.ops import Array, Context, Dual, Mode, Switch
 from service.errors import GeometryUnavailable
 from service.metadata import INPUT_NAME, OUTPUT_NAME
+
+#: A Conv whose dense matrix has at most this many entries (16 MB in float64) runs as one
+#: matrix product; larger ones (big images) run as im2col.
+DENSE_CONV_ENTRIES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,9 @@ class Network:
     def __init__(
         self, nodes: list[Node], constants: dict[str, Array], input_shape: tuple[int, ...]
     ) -> None:
-        self.nodes = nodes
         self.constants = constants
         self.input_shape = input_shape
+        self.nodes = self._with_dense_convs(nodes)
         self.smooth_ops = sorted(
             {n.op for n in nodes if n.op not in ops.PIECEWISE_LINEAR} | self._variable_products()
         )
@@ -127,6 +131,25 @@ class Network:
         """Logits (N, classes) at ``x`` in chunks (no tangents)."""
         parts = [self.run(x[i : i + chunk]).logits.value for i in range(0, len(x), chunk)]
         return np.concatenate(parts)
+
+    def _with_dense_convs(self, nodes: list[Node]) -> list[Node]:
+        """The nodes, each Conv small enough carrying its dense matrix (shapes from a run)."""
+        env: dict[str, Dual] = {name: Dual(value) for name, value in self.constants.items()}
+        env[INPUT_NAME] = Dual(np.zeros((1, *self.input_shape)))
+        ctx = Context()
+        out = []
+        for node in nodes:
+            args = [env[name] for name in node.inputs if name]
+            if node.op == "Conv":
+                shape = args[0].value.shape[1:]
+                outputs = args[1].value.shape[0] * int(np.prod(shape[1:]))
+                if int(np.prod(shape)) * outputs <= DENSE_CONV_ENTRIES:
+                    matrix, out_shape = ops.conv_matrix(args[1].value, node.attrs, shape)
+                    attrs = {**node.attrs, "dense": matrix, "dense_shape": out_shape}
+                    node = replace(node, attrs=attrs)
+            out.append(node)
+            env[node.outputs[0]] = ops.KERNELS[node.op](ctx, node.name, node.attrs, args)
+        return out
 
     def _variable_products(self) -> set[str]:
         """Mul/Div nodes whose operands both depend on the input: not piecewise linear."""
