@@ -1,4 +1,4 @@
-"""Network: the served ONNX graph read with `onnx` and run by the float64 kernels of ops.py."""
+"""Network: the served ONNX graph read with `onnx`, run by the float64 kernels of ops and smooth."""
 
 from __future__ import annotations
 
@@ -9,11 +9,33 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from service.classifier.geometry import ops
+from service.classifier.geometry import ops, smooth
 from service.classifier.geometry.ops import Array, Context, Dual, Mode, Switch
 from service.errors import GeometryUnavailable
 from service.metadata import INPUT_NAME, OUTPUT_NAME
 
+#: op_type -> kernel. Constant nodes are read at load time.
+KERNELS: dict[str, ops.Kernel] = {
+    "Conv": ops.conv,
+    "Gemm": ops.gemm,
+    "MatMul": ops.matmul,
+    "Add": ops.add,
+    "Sub": ops.sub,
+    "Mul": ops.mul,
+    "Div": ops.div,
+    "Relu": ops.relu,
+    "LeakyRelu": ops.leaky_relu,
+    "MaxPool": ops.max_pool,
+    "Flatten": ops.flatten,
+    "Reshape": ops.reshape,
+    "Identity": ops.identity,
+    "Elu": smooth.elu,
+    "Erf": smooth.erf,
+    "Sigmoid": smooth.sigmoid,
+    "Tanh": smooth.tanh,
+}
+#: Ops that keep a network piecewise linear (Mul and Div only with a constant operand).
+PIECEWISE_LINEAR = frozenset(KERNELS) - {"Elu", "Erf", "Sigmoid", "Tanh"}
 #: A Conv whose dense matrix has at most this many entries (16 MB in float64) runs as one
 #: matrix product; larger ones (big images) run as im2col.
 DENSE_CONV_ENTRIES = 2_000_000
@@ -63,7 +85,7 @@ def _attribute_problem(node: Node) -> str | None:
         return "Flatten (axis other than 1)"
     if node.op == "Gemm" and a.get("transA", 0):
         return "Gemm (transA)"
-    if node.op not in ops.KERNELS:
+    if node.op not in KERNELS:
         return node.op
     return None
 
@@ -78,7 +100,7 @@ class Network:
         self.input_shape = input_shape
         self.nodes = self._with_dense_convs(nodes)
         self.smooth_ops = sorted(
-            {n.op for n in nodes if n.op not in ops.PIECEWISE_LINEAR} | self._variable_products()
+            {n.op for n in nodes if n.op not in PIECEWISE_LINEAR} | self._variable_products()
         )
         #: Every op is piecewise linear: the local map is a region's exact affine map.
         self.piecewise_linear = not self.smooth_ops
@@ -103,7 +125,7 @@ class Network:
         if problems:
             raise GeometryUnavailable(
                 f"the geometry endpoints cannot evaluate this model: unsupported ops "
-                f"{', '.join(problems)} (supported: {', '.join(sorted(ops.KERNELS))}); "
+                f"{', '.join(problems)} (supported: {', '.join(sorted(KERNELS))}); "
                 "/predict is unaffected"
             )
         return cls(nodes, constants, input_shape)
@@ -124,7 +146,7 @@ class Network:
             assert not directions[:, homogeneous].any(), "homogeneous directions start at 0"
         for node in self.nodes:
             args = [env[name] for name in node.inputs if name]
-            env[node.outputs[0]] = ops.KERNELS[node.op](ctx, node.name, node.attrs, args)
+            env[node.outputs[0]] = KERNELS[node.op](ctx, node.name, node.attrs, args)
         return Trace(env[OUTPUT_NAME], ctx.switches)
 
     def logits(self, x: Array, *, chunk: int = 512) -> Array:
@@ -148,7 +170,7 @@ class Network:
                     attrs = {**node.attrs, "dense": matrix, "dense_shape": out_shape}
                     node = replace(node, attrs=attrs)
             out.append(node)
-            env[node.outputs[0]] = ops.KERNELS[node.op](ctx, node.name, node.attrs, args)
+            env[node.outputs[0]] = KERNELS[node.op](ctx, node.name, node.attrs, args)
         return out
 
     def _variable_products(self) -> set[str]:

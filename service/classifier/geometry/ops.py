@@ -1,4 +1,4 @@
-"""The ONNX ops our exporter emits, in float64, each with its forward-mode tangent rule.
+"""The linear and switching ONNX ops our exporter emits, in float64, with forward-mode tangents.
 
 A value is a ``Dual``: the point's values (N, ...) and, unless it is a constant, tangents
 (N, K, ...) along K input directions. Some directions may be *homogeneous* (they carry the
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy import special
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 #: "point": the ONNX Runtime / torch rule (ReLU on iff z > 0, the first maximum wins a pool
@@ -54,14 +53,14 @@ class Context:
 Kernel = Callable[[Context, str, dict[str, Any], list[Dual]], Dual]
 
 
-def _lift(a: Array, ndim: int) -> Array:
+def lift(a: Array, ndim: int) -> Array:
     """An (N, ...) array (or a trailing-broadcast constant) broadcast against (N, K, ...)."""
     return np.expand_dims(a, 1) if a.ndim == ndim else a
 
 
 def _with_bias(ctx: Context, tangent: Array, bias: Array, ndim: int) -> Array:
     if ctx.homogeneous is not None and ctx.homogeneous.any():
-        tangent[:, ctx.homogeneous] += _lift(bias, ndim)
+        tangent[:, ctx.homogeneous] += lift(bias, ndim)
     return tangent
 
 
@@ -155,7 +154,7 @@ def mul(ctx: Context, name: str, attrs: dict[str, Any], args: list[Dual]) -> Dua
     a, b = args
     value = a.value * b.value
     nd = value.ndim
-    parts = [t * _lift(o.value, nd) for t, o in ((a.tangent, b), (b.tangent, a)) if t is not None]
+    parts = [t * lift(o.value, nd) for t, o in ((a.tangent, b), (b.tangent, a)) if t is not None]
     return Dual(value, sum(parts[1:], parts[0]) if parts else None)
 
 
@@ -165,39 +164,10 @@ def div(ctx: Context, name: str, attrs: dict[str, Any], args: list[Dual]) -> Dua
     nd = value.ndim
     parts = []
     if a.tangent is not None:
-        parts.append(a.tangent / _lift(b.value, nd))
+        parts.append(a.tangent / lift(b.value, nd))
     if b.tangent is not None:
-        parts.append(-b.tangent * _lift(value / b.value, nd))
+        parts.append(-b.tangent * lift(value / b.value, nd))
     return Dual(value, sum(parts[1:], parts[0]) if parts else None)
-
-
-def _smooth(
-    function: Callable[[Array], Array], derivative: Callable[[Array, Array], Array]
-) -> Kernel:
-    def kernel(ctx: Context, name: str, attrs: dict[str, Any], args: list[Dual]) -> Dual:
-        x = args[0]
-        value = function(x.value)
-        if x.tangent is None:
-            return Dual(value)
-        return Dual(value, x.tangent * _lift(derivative(x.value, value), value.ndim))
-
-    return kernel
-
-
-def _elu(alpha: float) -> Kernel:
-    return _smooth(
-        lambda x: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
-        lambda x, y: np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0))),
-    )
-
-
-def elu(ctx: Context, name: str, attrs: dict[str, Any], args: list[Dual]) -> Dual:
-    return _elu(float(attrs.get("alpha", 1.0)))(ctx, name, attrs, args)
-
-
-erf = _smooth(special.erf, lambda x, y: 2 / np.sqrt(np.pi) * np.exp(-x * x))
-sigmoid = _smooth(special.expit, lambda x, y: y * (1 - y))
-tanh = _smooth(np.tanh, lambda x, y: 1 - y * y)
 
 
 def _tolerance(values: Array) -> Array:
@@ -281,27 +251,3 @@ def reshape(ctx: Context, name: str, attrs: dict[str, Any], args: list[Dual]) ->
 
 def identity(ctx: Context, name: str, attrs: dict[str, Any], args: list[Dual]) -> Dual:
     return args[0]
-
-
-#: op_type -> kernel. Constant nodes are read at load time.
-KERNELS: dict[str, Kernel] = {
-    "Conv": conv,
-    "Gemm": gemm,
-    "MatMul": matmul,
-    "Add": add,
-    "Sub": sub,
-    "Mul": mul,
-    "Div": div,
-    "Relu": relu,
-    "LeakyRelu": leaky_relu,
-    "MaxPool": max_pool,
-    "Flatten": flatten,
-    "Reshape": reshape,
-    "Identity": identity,
-    "Elu": elu,
-    "Erf": erf,
-    "Sigmoid": sigmoid,
-    "Tanh": tanh,
-}
-#: Ops that keep a network piecewise linear (Mul and Div only with a constant operand).
-PIECEWISE_LINEAR = frozenset(KERNELS) - {"Elu", "Erf", "Sigmoid", "Tanh"}
