@@ -6,8 +6,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
 from service.classifier.geometry import ops, smooth
 from service.classifier.geometry.ops import Array, Context, Dual, Mode, Switch
@@ -58,7 +56,8 @@ class Trace:
     switches: list[Switch]
 
 
-def _layer_name(node: onnx.NodeProto, index: int) -> str:
+def _layer_name(node: Any, index: int) -> str:
+    """The module a node belongs to ("/act1/Relu" -> "act1"), else its name or op and index."""
     parts = [p for p in node.name.split("/") if p]
     return parts[0] if len(parts) > 1 else node.name or f"{node.op_type}_{index}"
 
@@ -108,6 +107,11 @@ class Network:
     @classmethod
     def from_bytes(cls, data: bytes, input_shape: tuple[int, ...]) -> Network:
         """Read the graph and initializers; GeometryUnavailable names the ops we cannot run."""
+        # Imported here, in the warm-up thread: `import onnx` takes ~0.4 s, which the process
+        # start (and /healthz) need not wait for.
+        import onnx
+        from onnx import numpy_helper
+
         try:
             proto = onnx.load_from_string(data)
         except Exception as exc:  # protobuf's DecodeError and onnx's own share no base
