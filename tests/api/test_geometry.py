@@ -365,6 +365,9 @@ def test_openapi_documents_both_endpoints_with_valid_examples(client: TestClient
     regions = spec["paths"]["/regions"]["post"]
     for status in ("413", "415", "422", "501", "503", "504"):
         assert status in regions["responses"], status
+    plane = spec["paths"]["/regions/plane"]["post"]
+    assert list(plane["responses"]["200"]["content"]) == ["image/png"]
+    assert {p["name"] for p in plane["parameters"]} == {"normalized", "grid", "span"}
     ExplainResponse.model_validate(EXPLAIN_EXAMPLE)
     RegionsResponse.model_validate(REGIONS_EXAMPLE)
 

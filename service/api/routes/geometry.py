@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Response
 
 from service.api import errors
 from service.api.forms import read_form
@@ -150,6 +150,7 @@ def routes(runtime: Runtime) -> list[AsgiRoute]:
             runtime=runtime,
             methods=["POST"],
             tags=["geometry"],
+            response_class=Response,  # a PNG, not JSON
             openapi_extra={"requestBody": PLANE_BODY},
             responses={
                 200: {"content": {PNG: {"schema": {"type": "string", "format": "binary"}}}},
