@@ -13,7 +13,7 @@ from service import __version__
 from service.api import errors, openapi
 from service.api.guard import Guard
 from service.api.responses import OrjsonResponse
-from service.api.routes import activate, health, model_info, predict
+from service.api.routes import activate, geometry, health, model_info, predict
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.runtime import Runtime
@@ -55,7 +55,11 @@ def create_app(
     app.state.runtime = runtime
     errors.install(app)
     # The raw-ASGI routes first: the router tries routes in order.
-    app.router.routes[:0] = [predict.route(runtime), activate.route(runtime)]
+    app.router.routes[:0] = [
+        predict.route(runtime),
+        activate.route(runtime),
+        *geometry.routes(runtime),
+    ]
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(activate.router)

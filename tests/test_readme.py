@@ -25,7 +25,7 @@ README_KEY = "example-key-0123456789"
 
 def test_the_readme_has_examples_for_each_endpoint() -> None:
     joined = "\n".join(EXAMPLES)
-    for path in ("/predict", "/model", "/readyz"):
+    for path in ("/predict", "/model", "/readyz", "/explain", "/regions"):
         assert path in joined, path
     assert "-F files=@" in joined
     assert "application/x-npy" in joined
