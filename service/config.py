@@ -62,8 +62,9 @@ class Settings(BaseSettings):
     per MiB and builds a Python object per number, so big arrays belong in .npy bodies."""
 
     max_inflight_bytes: int = Field(160 * 1024 * 1024, ge=1024)
-    """Request bytes all requests of a worker may hold at once; a body that would pass it gets
-    503 with Retry-After, so that many big bodies cannot add up past the memory limit."""
+    """Request bytes all requests of a worker may hold at once (bodies over 64 KiB count); a body
+    that would pass it gets 503 with Retry-After, so that many big bodies cannot add up past
+    the memory limit."""
 
     max_images: int = Field(1024, ge=1)
     """Most images one /predict request may carry."""

@@ -50,7 +50,7 @@ class ByteBudget:
     released exactly once, however the request ends.
     """
 
-    _KEY = "relu_serve.held_bytes"
+    KEY = "relu_serve.held_bytes"
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -65,7 +65,7 @@ class ByteBudget:
                 retry_after_s=1.0,
             )
         self.held += size
-        holder[self._KEY] = holder.get(self._KEY, 0) + size
+        holder[self.KEY] = holder.get(self.KEY, 0) + size
 
     def release(self, holder: MutableMapping[str, Any]) -> None:
-        self.held -= holder.pop(self._KEY, 0)
+        self.held -= holder.pop(self.KEY, 0)

@@ -23,11 +23,16 @@ from service.api.errors import describe
 from service.api.responses import ORJSON_OPTIONS
 from service.codecs import Body
 from service.errors import ServiceError, TooLarge
+from service.offload import ByteBudget
 from service.runtime import Runtime
 
 Handler = Callable[["Exchange"], Awaitable[Any]]
 _JSON = [(b"content-type", b"application/json")]
 _JSON_MEDIA = "application/json"
+_HELD = ByteBudget.KEY
+#: Bodies up to this size are not counted in max_inflight_bytes: max_connections of them hold
+#: at most 128 MiB at the defaults, and the common small request skips the bookkeeping.
+UNBUDGETED_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ class AsgiRoute(APIRoute):
         except ClientGone:
             return
         finally:
-            runtime.inflight.release(scope)
+            if _HELD in scope:
+                runtime.inflight.release(scope)
         if isinstance(answer, Reply):
             payload = answer.body
             headers = [(b"content-type", answer.media.encode()), *_encode(answer.headers)]
@@ -234,7 +240,7 @@ class Exchange:
             limit = self.max_body_bytes
         if self.length is not None and self.length > limit:
             raise body_too_large(limit, self.media)
-        if self.length:
+        if self.length and self.length > UNBUDGETED_BYTES:
             self.runtime.inflight.take(self.scope, self.length)
         return limit
 
@@ -243,7 +249,7 @@ class Exchange:
         a declared length, they are held in the in-flight budget as they come."""
         if received > limit:
             raise body_too_large(limit, self.media)
-        if self.length is None and size:
+        if self.length is None and received > UNBUDGETED_BYTES:
             self.runtime.inflight.take(self.scope, size)
 
 

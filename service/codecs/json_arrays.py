@@ -35,6 +35,8 @@ def check_values(body: Body, max_values: int) -> None:
     """TooLarge when a JSON body holds more than ``max_values`` numbers, judged from its bytes
     before any Python object exists: every value after the first in a list follows a comma
     (a few more commas separate keys; a body whose commas are in strings is no array anyway)."""
+    if len(body) <= max_values + _KEY_COMMAS:
+        return  # fewer bytes than values allowed: no need to count
     separators = body.count(b",")
     if separators > max_values + _KEY_COMMAS:
         raise TooLarge(
