@@ -35,7 +35,7 @@ class TrainConfig:
     #: Blank a random square of this side (pixels) in this fraction of the images, so that no
     #: single stroke (the crossbar most 7s of the digits have) decides a class alone.
     cutout_px: int = 3
-    cutout_fraction: float = 0.5
+    cutout_fraction: float = 0.75
     #: Stop after this many batches per epoch and one epoch (smoke tests); 0 = no limit.
     dry_run_batches: int = 0
 
