@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.errors import ModelLoadError
+from service.logs import log_config
+from service.server import GuardedHttpProtocol
 
 
 def main() -> int:
@@ -29,10 +31,15 @@ def main() -> int:
         "port": settings.port,
         "root_path": settings.root_path,
         "log_level": settings.log_level,
+        "log_config": log_config(settings.log_level),
         "server_header": False,
         "access_log": settings.access_log,
         "timeout_graceful_shutdown": settings.graceful_shutdown_s,
+        "http": GuardedHttpProtocol,
+        "timeout_keep_alive": settings.keep_alive_s,
+        "limit_concurrency": settings.max_connections,
     }
+    GuardedHttpProtocol.configure(settings)
     # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with the
     # default action that would end the process with -15 instead of 0.
     signal.signal(signal.SIGTERM, lambda sig, frame: None)

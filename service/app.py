@@ -6,15 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
-from service.api import errors
+from service.api import errors, openapi
+from service.api.guard import Guard
 from service.api.responses import OrjsonResponse
 from service.api.routes import activate, health, model_info, predict
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.runtime import Runtime
+from service.server import GuardedHttpProtocol
 
 DESCRIPTION = """
 relu-serve classifies images with a ReLU CNN served by ONNX Runtime and evaluates activation
@@ -56,9 +59,22 @@ def create_app(
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(activate.router)
+    keys = settings.read_api_keys()
+    app.add_middleware(Guard, api_keys=keys)
+    openapi.install(app, runtime, keys_required=bool(keys))
+    if settings.cors_origins:  # outside the guard: a preflight carries no API key
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
+            expose_headers=["x-request-id", "retry-after"],
+        )
     return app
 
 
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` and multi-worker runs: settings from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    GuardedHttpProtocol.configure(settings)  # a worker process imports the protocol afresh
+    return create_app(settings)

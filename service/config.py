@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Provider = Literal["cuda", "cpu"]
@@ -57,11 +57,22 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(128 * 1024 * 1024, ge=1024)
     """Largest request body accepted; larger bodies get 413 before they are read whole."""
 
+    max_json_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    """Largest JSON body accepted (413 beyond). Parsing JSON holds the interpreter for ~5 ms
+    per MiB and builds a Python object per number, so big arrays belong in .npy bodies."""
+
+    max_inflight_bytes: int = Field(160 * 1024 * 1024, ge=1024)
+    """Request bytes all requests of a worker may hold at once; a body that would pass it gets
+    503 with Retry-After, so that many big bodies cannot add up past the memory limit."""
+
     max_images: int = Field(1024, ge=1)
     """Most images one /predict request may carry."""
 
     max_image_pixels: int = Field(4096 * 4096, ge=64)
     """Largest uploaded image (width x height) decoded; larger ones are refused unread."""
+
+    max_request_pixels: int = Field(4096 * 4096, ge=64)
+    """Pixels the images of one request may declare in all, checked before any is decoded."""
 
     max_elements: int = Field(16_777_216, ge=1)
     """Most array elements one /activate request may carry."""
@@ -96,6 +107,34 @@ class Settings(BaseSettings):
     load balancer stops routing here before connections are refused; 0 for a plain run, a few
     seconds behind Kubernetes Services."""
 
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    """Largest request line plus headers; a request still sending headers past it gets 431."""
+
+    header_timeout_s: float = Field(10.0, gt=0)
+    """Time a client has to send a request's line and headers once it starts (or connects);
+    a slower one gets 408 and its connection is closed (slowloris)."""
+
+    body_timeout_s: float = Field(30.0, gt=0)
+    """Longest pause between two pieces of a request body; past it the request gets 408 and
+    its connection is closed (a declared body never sent holds nothing)."""
+
+    keep_alive_s: float = Field(5.0, gt=0)
+    """Idle time after which a keep-alive connection is closed."""
+
+    max_connections: int = Field(2048, ge=1)
+    """Open connections (and requests in progress) per worker; beyond it requests get 503."""
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """API keys, comma-separated: when set, every route but /healthz, /readyz and the docs
+    needs one as `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise)."""
+
+    api_keys_file: Path | None = None
+    """A file of API keys, one per line (# comments), added to api_keys: a mounted secret."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser, comma-separated (`*` for any); empty:
+    no CORS headers, so browsers refuse cross-origin calls."""
+
     access_log: bool = False
     """Log one line per request (uvicorn's access log). Off by default: at ~10k requests/s the
     logging costs more than the model; put request logs on the proxy in front instead."""
@@ -117,6 +156,29 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [p.strip().lower() for p in value.split(",") if p.strip()]
         return value
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _long_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(key.get_secret_value()) < 16 for key in value):
+            raise ValueError("every API key must have at least 16 characters")
+        return value
+
+    def read_api_keys(self) -> list[str]:
+        """Every API key: api_keys and the lines of api_keys_file (blank and # lines skipped)."""
+        keys = [key.get_secret_value() for key in self.api_keys]
+        if self.api_keys_file is not None:
+            for line in self.api_keys_file.read_text().splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    keys.append(line.strip())
+        return keys
 
     @field_validator("providers")
     @classmethod

@@ -11,11 +11,18 @@ ServiceError
 └── ModelLoadError          the model file is missing, unreadable or lacks our metadata
 """
 
+import reprlib
+
+#: The longest message a client is sent; longer ones are cut (an echo of a huge value, say).
+MAX_MESSAGE_CHARS = 400
+
 
 class ServiceError(Exception):
     """Base of every error the service raises on purpose."""
 
     def __init__(self, message: str) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 3] + "..."
         super().__init__(message)
         self.message = message
 
@@ -54,3 +61,15 @@ class NotReady(ServiceError):
 
 class ModelLoadError(ServiceError):
     """The model file cannot be served; the message names the problem."""
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """A short repr of a client's value for a message: nesting, lists, strings and digits cut
+    (reprlib), at most ``limit`` characters; a 1 MB value never comes back in an error."""
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxtuple = 3, 6, 4, 6
+_REPR.maxstring, _REPR.maxlong, _REPR.maxother = 40, 24, 40

@@ -22,6 +22,7 @@ from service.classifier.model import Classifier, warmup_sizes
 from service.classifier.predict import Predictor
 from service.config import Settings
 from service.errors import NotReady
+from service.offload import ByteBudget
 
 log = logging.getLogger("relu_serve")
 
@@ -36,6 +37,8 @@ class Runtime:
         #: Set once warmed up and calibrated; None until then (and after stop).
         self.predictor: Predictor | None = None
         self.stopping = False
+        #: Request bytes held across this worker's requests (max_inflight_bytes).
+        self.inflight = ByteBudget(settings.max_inflight_bytes)
         self.not_ready_reason = "the application has not started"
         self._warming: asyncio.Task[None] | None = None
         self._undo_sigterm: Callable[[], None] = lambda: None

@@ -19,9 +19,12 @@ from tests.live_server import live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-#: A ```bash block right after an HTML comment `<!-- readme-test -->` is run by this test.
+#: A ```bash block right after an HTML comment `<!-- readme-test -->` is run by this test;
+#: after `<!-- readme-test api-keys -->`, against a server that requires the README's key.
 EXAMPLE = re.compile(r"<!-- readme-test -->\n```bash\n(.*?)```", re.DOTALL)
 EXAMPLES = EXAMPLE.findall(README)
+KEYED = re.findall(r"<!-- readme-test api-keys -->\n```bash\n(.*?)```", README, re.DOTALL)
+README_KEY = "example-key-0123456789"
 #: The first /predict example with the answer shown under it.
 SHOWN = re.compile(r"```bash\n(curl [^`]*?/predict \\\n[^`]*?)```\n\n```json\n(.*?)```", re.DOTALL)
 
@@ -62,6 +65,31 @@ def test_readme_example_runs(server: str, block: str) -> None:
     if "/predict" in block:
         assert body["predictions"], body
         assert {"label", "index", "confidence", "top_k"} <= set(body["predictions"][0])
+
+
+@pytest.fixture(scope="module")
+def keyed_server(dry_run_model: Path) -> Iterator[str]:
+    with live_server(dry_run_model, api_keys=README_KEY) as base:
+        yield base
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", KEYED)
+def test_readme_api_key_example_runs(keyed_server: str, block: str) -> None:
+    assert README_KEY in block
+    script = block.replace("http://127.0.0.1:8000", keyed_server)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["value"] == [0.0, 2.0]
+    keyless = subprocess.run(
+        ["bash", "-c", script.replace(README_KEY, "not-the-key-000000")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert json.loads(keyless.stdout)["detail"].startswith("an API key is required")
 
 
 def test_configuration_lists_every_setting() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from service.activations.registry import Activation, Array
-from service.errors import InvalidInput
+from service.errors import InvalidInput, excerpt
 
 #: The dtypes the activations compute in; float32 in -> float32 math.
 DTYPES: dict[str, np.dtype[Any]] = {
@@ -43,7 +43,7 @@ def check_outputs(activation: Activation, outputs: Sequence[str]) -> list[str]:
             )
         if name not in activation.outputs:
             raise InvalidInput(
-                f"unknown output {name!r} for {activation.name}; "
+                f"unknown output {excerpt(name)} for {activation.name}; "
                 f"valid outputs: {', '.join(activation.outputs)}"
             )
     if not chosen:

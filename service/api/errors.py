@@ -101,16 +101,17 @@ def responses(*kinds: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
 
 
 def error_response(
-    status: int, detail: str, headers: Mapping[str, str] | None = None
+    request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
 ) -> OrjsonResponse:
-    """The one error shape: ``{"detail": "..."}``."""
-    return OrjsonResponse({"detail": detail}, status_code=status, headers=dict(headers or {}))
+    """The one error shape: ``{"detail": "...", "request_id": "..."}``."""
+    document = {"detail": detail, "request_id": request.scope.get("state", {}).get("request_id")}
+    return OrjsonResponse(document, status_code=status, headers=dict(headers or {}))
 
 
 async def _service_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, ServiceError)
     status, detail, headers = describe(exc, request.app.state.settings.overload_status)
-    return error_response(status, detail, headers)
+    return error_response(request, status, detail, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> OrjsonResponse:
@@ -119,13 +120,13 @@ async def _validation_error(request: Request, exc: Exception) -> OrjsonResponse:
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
-    return error_response(422, "; ".join(problems))
+        problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}"[:200])
+    return error_response(request, 422, "; ".join(problems))
 
 
 async def _http_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, str(exc.detail), exc.headers)
+    return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
 
 def install(app: FastAPI) -> None:

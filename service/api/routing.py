@@ -10,7 +10,7 @@ middleware stay the framework's, and there is no second path to drift from it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,18 +21,21 @@ from starlette.types import Message, Receive, Scope, Send
 
 from service.api.errors import describe
 from service.api.responses import ORJSON_OPTIONS
+from service.codecs import Body
 from service.errors import ServiceError, TooLarge
 from service.runtime import Runtime
 
 Handler = Callable[["Exchange"], Awaitable[Any]]
 _JSON = [(b"content-type", b"application/json")]
+_JSON_MEDIA = "application/json"
 
 
 @dataclass(frozen=True)
 class Reply:
-    """An answer already rendered: the body, its media type and extra headers."""
+    """An answer already rendered: the body (bytes, or its parts in order), its media type and
+    extra headers. Parts are sent as they are, in pieces of at most a MiB, never joined."""
 
-    body: bytes
+    body: bytes | Sequence[bytes | memoryview]
     media: str
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -77,18 +80,42 @@ class AsgiRoute(APIRoute):
             status, headers = 200, _JSON
         except ServiceError as exc:
             status, detail, extra = describe(exc, runtime.settings.overload_status)
-            answer = {"detail": detail}
+            answer = {"detail": detail, "request_id": scope.get("state", {}).get("request_id")}
             headers = _JSON + _encode(extra)
         except ClientGone:
             return
+        finally:
+            runtime.inflight.release(scope)
         if isinstance(answer, Reply):
             payload = answer.body
             headers = [(b"content-type", answer.media.encode()), *_encode(answer.headers)]
         else:
             payload = orjson.dumps(answer, option=ORJSON_OPTIONS)
+        if not isinstance(payload, bytes):
+            await _send_parts(send, status, headers, payload)
+            return
         length = (b"content-length", b"%d" % len(payload))
         await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
         await send({"type": "http.response.body", "body": payload})
+
+
+#: The largest piece of a streamed answer: the server's write buffer holds about this much.
+_PIECE = 1024 * 1024
+
+
+async def _send_parts(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], parts: Sequence[bytes | memoryview]
+) -> None:
+    """An answer in parts, each sent in pieces of at most _PIECE bytes: the server's flow control
+    then keeps one piece in its buffer at a time, where a whole answer would be copied there."""
+    views = [memoryview(part).cast("B") for part in parts]
+    length = (b"content-length", b"%d" % sum(view.nbytes for view in views))
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
+    for view in views:
+        for start in range(0, view.nbytes, _PIECE):
+            piece = bytes(view[start : start + _PIECE])
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 #: Content-Type values as clients send them most often, and the media type each one names.
@@ -139,52 +166,78 @@ class Exchange:
         raw = self.scope["query_string"]
         return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
 
-    async def body(self) -> bytes:
-        """The whole body, refused with TooLarge as soon as it passes max_body_bytes: at once
-        for a declared Content-Length over it, else once the chunks received add up past it."""
-        limit = self._checked_limit()
+    async def body(self) -> Body:
+        """The whole body, refused with TooLarge as soon as it passes the limit of its media
+        type (max_json_bytes for JSON, else max_body_bytes): at once for a declared
+        Content-Length over it, else once the chunks received add up past it. Its bytes are
+        held in the worker's max_inflight_bytes budget until the request ends.
+
+        A body in one piece comes as it is; one in many is copied piece by piece into a
+        bytearray of its declared length (a join at the end would copy it all at once, holding
+        the event loop for ~0.5 ms per MiB).
+        """
+        receive = self.bounded_receive()
+        message = await receive()
         chunks: list[bytes] = []
+        filled = bytearray(self.length or 0)
         size = 0
         while True:
-            message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone
-            chunk = message.get("body", b"")
+            chunk: bytes = message.get("body", b"")
+            if self.length is None:
+                chunks.append(chunk)
+            elif not message.get("more_body", False) and not size:
+                return chunk  # the whole body in one piece
+            else:
+                filled[size : size + len(chunk)] = chunk
             size += len(chunk)
-            if size > limit:
-                raise body_too_large(limit)
-            chunks.append(chunk)
             if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                break
+            message = await receive()
+        if self.length is None:
+            return b"".join(chunks)
+        if size != self.length:
+            del filled[size:]
+        return filled
 
     def bounded_receive(self) -> Receive:
-        """``receive`` that raises TooLarge once the body passes max_body_bytes, for readers
+        """``receive`` that raises TooLarge once the body passes its limit, and holds its bytes
+        in the in-flight budget (Overloaded when that is spent): for ``body`` and for readers
         that pull the body themselves (the multipart parser).
 
-        Every route that reads a body reads it through ``body`` or this (they are all
-        AsgiRoutes), so the limit needs no middleware in front of every request.
+        Every route that reads a body reads it through this (they are all AsgiRoutes), so the
+        limits need no middleware in front of every request.
         """
-        limit = self._checked_limit()
+        limit = self.runtime.settings.max_json_bytes if self.media == _JSON_MEDIA else None
+        limit = min(limit or self.max_body_bytes, self.max_body_bytes)
+        if self.length is not None and self.length > limit:
+            raise body_too_large(limit, self.media)
+        budget, scope = self.runtime.inflight, self.scope
+        if self.length:
+            budget.take(scope, self.length)
         received = 0
         receive = self.receive
 
         async def bounded() -> Message:
             nonlocal received
             message = await receive()
-            received += len(message.get("body", b""))
+            size = len(message.get("body", b""))
+            received += size
             if received > limit:
-                raise body_too_large(limit)
+                raise body_too_large(limit, self.media)
+            if self.length is None:
+                budget.take(scope, size)
             return message
 
         return bounded
 
-    def _checked_limit(self) -> int:
-        """max_body_bytes, once a declared Content-Length is known to be within it."""
-        if self.length is not None and self.length > self.max_body_bytes:
-            raise body_too_large(self.max_body_bytes)
-        return self.max_body_bytes
 
-
-def body_too_large(max_bytes: int) -> TooLarge:
+def body_too_large(max_bytes: int, media: str = "") -> TooLarge:
     """The one 413 for a body over the limit, wherever it is noticed (header or stream)."""
+    if media == _JSON_MEDIA:
+        return TooLarge(
+            f"the JSON body exceeds the limit of {max_bytes} bytes (max_json_bytes); send big "
+            "arrays as application/x-npy"
+        )
     return TooLarge(f"the request body exceeds the limit of {max_bytes} bytes")

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from service import offload
 from service.classifier.inference import Inference
 from service.classifier.preprocess import images_to_batch, prepare
-from service.codecs import json_arrays, npy
+from service.codecs import Body, json_arrays, npy
 from service.config import Settings
-from service.errors import InvalidInput, TooLarge
+from service.errors import InvalidInput, TooLarge, excerpt
 from service.metadata import ModelMetadata
 
 FLOAT32 = np.dtype(np.float32)
@@ -40,7 +39,18 @@ class PredictOptions(BaseModel):
         "border) to match the light-on-dark training data; true or false forces it",
     )
 
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # Text is parsed leniently by pydantic ("3.0" -> 3); an integer option takes digits.
+        if not isinstance(value, str) or not (info.context or {}).get("text"):
+            return value
+        if not value.strip().lstrip("+-").isdigit():
+            raise ValueError("Input should be a whole number such as 3")
+        return int(value)
 
+
+_TEXT = {"text": True}
 #: Every option's name, in the order they are documented.
 OPTIONS = tuple(PredictOptions.model_fields)
 _DEFAULTS = PredictOptions()
@@ -53,38 +63,63 @@ class Limits:
     max_images: int
     max_elements: int
     max_image_pixels: int
+    max_request_pixels: int
 
     @classmethod
     def from_settings(cls, settings: Settings, meta: ModelMetadata) -> Limits:
         # Generous enough that a wrong shape or too many images get prepare's clearer message.
         per_image = int(np.prod(meta.input_shape))
         elements = max(settings.max_elements, settings.max_images * per_image)
-        return cls(settings.max_images, elements, settings.max_image_pixels)
+        return cls(
+            settings.max_images,
+            elements,
+            settings.max_image_pixels,
+            settings.max_request_pixels,
+        )
 
 
-def parse_options(values: Mapping[str, Any], *, images: bool, num_classes: int) -> PredictOptions:
-    """Validate options from any source; InvalidInput names the option and the rule."""
-    if not values:
+def parse_options(
+    values: Mapping[str, Any],
+    *,
+    images: bool,
+    num_classes: int,
+    text: Mapping[str, str] | None = None,
+) -> PredictOptions:
+    """Validate options from any source; InvalidInput names the option and the rule.
+
+    ``text`` holds options written as text (query parameters, form fields: "3", "true"),
+    ``values`` typed ones (JSON keys, which take precedence): there an integer is an integer,
+    never true or 3.0.
+    """
+    if not values and not text:
         return _DEFAULTS
     try:
-        options = PredictOptions.model_validate(values)
+        typed = dict(values)
+        if text:
+            parsed = PredictOptions.model_validate_strings(text, strict=True, context=_TEXT)
+            typed = {**parsed.model_dump(exclude_unset=True), **typed}
+        options = PredictOptions.model_validate(typed, strict=True)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"][:1])
-        if error["type"] == "extra_forbidden":
-            raise InvalidInput(
-                f"unknown option {name!r}; allowed: inputs, {', '.join(OPTIONS)}"
-            ) from None
-        raise InvalidInput(f"{name}: {error['msg']} (got {error.get('input')!r})") from None
-    if images and "normalized" in values:
+        raise InvalidInput(_option_problem(exc)) from None
+    given = {*values, *(text or ())}
+    if images and "normalized" in given:
         raise InvalidInput("normalized applies to JSON and .npy inputs, not image files")
-    if not images and "invert" in values:
+    if not images and "invert" in given:
         raise InvalidInput("invert applies to image files, not JSON or .npy inputs")
     if not 1 <= options.top_k <= num_classes:
         raise InvalidInput(
             f"top_k must be between 1 and {num_classes} (the labels), got {options.top_k}"
         )
     return options
+
+
+def _option_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    name = ".".join(str(part) for part in error["loc"][:1])
+    if error["type"] == "extra_forbidden":
+        return f"unknown option {excerpt(name)}; allowed: inputs, {', '.join(OPTIONS)}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{name}: {message} (got {excerpt(error.get('input'))})"
 
 
 class Predictor:
@@ -98,10 +133,11 @@ class Predictor:
         self.inference = inference
         self.meta = inference.classifier.metadata
         self.limits = Limits.from_settings(settings, self.meta)
+        self.deadline_s = settings.request_timeout_ms / 1000
         self._model = {"name": self.meta.name, "version": self.meta.version}
 
     async def from_array(
-        self, body: bytes, query: Mapping[str, str], *, npy: bool = False
+        self, body: Body, query: Mapping[str, str], *, npy: bool = False
     ) -> dict[str, Any]:
         """A JSON object {"inputs": [...], option: value, ...}, or with ``npy`` the bytes of
         numpy.save(f, images) with options from ``query`` only."""
@@ -110,7 +146,7 @@ class Predictor:
         if len(body) <= offload.INLINE_BODY_BYTES:
             batch, options = decode(body, query)
         else:
-            batch, options = await asyncio.to_thread(decode, body, query)
+            batch, options = await offload.in_thread(self.deadline_s, decode, body, query)
         logits = self.inference.run_now(batch)  # inline when it may: no coroutine on the way
         return self.answer(
             logits if logits is not None else await self.inference.logits(batch), options
@@ -123,30 +159,35 @@ class Predictor:
         query: Mapping[str, str],
     ) -> dict[str, Any]:
         """Image files (name, bytes) with options as form ``fields`` or ``query``."""
-        options = parse_options({**query, **fields}, images=True, num_classes=self.meta.num_classes)
+        options = parse_options(
+            {}, text={**query, **fields}, images=True, num_classes=self.meta.num_classes
+        )
         invert = None if options.invert == "auto" else bool(options.invert)
         limits = self.limits
-        size = sum(len(data) for _, data in files)
-        batch = await offload.by_size(
-            size,
+        # Always in a thread: a tiny file may declare millions of pixels.
+        batch = await offload.in_thread(
+            self.deadline_s,
             images_to_batch,
             files,
             self.meta,
             invert=invert,
             max_images=limits.max_images,
             max_pixels=limits.max_image_pixels,
+            max_request_pixels=limits.max_request_pixels,
         )
         return self.answer(await self.inference.logits(batch), options)
 
     def _decode_json(
-        self, body: bytes, query: Mapping[str, str]
+        self, body: Body, query: Mapping[str, str]
     ) -> tuple[np.ndarray[Any, Any], PredictOptions]:
+        json_arrays.check_values(body, self.limits.max_elements)
         document = json_arrays.parse_json(body)
         if not isinstance(document, dict) or "inputs" not in document:
             raise InvalidInput('the JSON body must be an object with "inputs": [[...], ...]')
         inputs = document.pop("inputs")
-        values = {**query, **document} if query else document
-        options = parse_options(values, images=False, num_classes=self.meta.num_classes)
+        options = parse_options(
+            document, text=query, images=False, num_classes=self.meta.num_classes
+        )
         limit = self.limits.max_images
         if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
             raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
@@ -163,9 +204,9 @@ class Predictor:
         return batch, options
 
     def _decode_npy(
-        self, body: bytes, query: Mapping[str, str]
+        self, body: Body, query: Mapping[str, str]
     ) -> tuple[np.ndarray[Any, Any], PredictOptions]:
-        options = parse_options(query, images=False, num_classes=self.meta.num_classes)
+        options = parse_options({}, text=query, images=False, num_classes=self.meta.num_classes)
         raw = npy.load_npy(body, max_elements=self.limits.max_elements, allowed_dtypes=NPY_DTYPES)
         limit = self.limits.max_images
         return prepare(raw, self.meta, max_images=limit, normalized=options.normalized), options
@@ -173,6 +214,13 @@ class Predictor:
     def answer(self, logits: np.ndarray[Any, Any], options: PredictOptions) -> dict[str, Any]:
         """Label, index, confidence and top-k per image (plus probabilities and logits if asked)."""
         labels = self.meta.labels
+        if not np.isfinite(logits).all():
+            image = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
+            raise InvalidInput(
+                f"the model's logits for image {image} are not finite: its values are too large "
+                "for the model; send values in the raw range GET /model reports (or normalised "
+                "ones with normalized=true)"
+            )
         probabilities = softmax(logits)
         order = top_k(probabilities, options.top_k).tolist()
         rows = probabilities.tolist()

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from service.codecs.images import decode_grayscale
+from service.codecs.images import check_request_pixels, decode_grayscale
 from service.errors import InvalidInput, TooLarge
 from service.metadata import ModelMetadata
 
@@ -110,6 +110,7 @@ def images_to_batch(
     invert: bool | None,
     max_images: int,
     max_pixels: int,
+    max_request_pixels: int,
 ) -> np.ndarray[Any, np.dtype[np.float32]]:
     """Image files (name, bytes) -> the model's input: grayscale, resized like the training data."""
     channels, height, width = meta.input_shape
@@ -119,12 +120,16 @@ def images_to_batch(
         raise InvalidInput("the multipart body holds no files; attach images as 'files'")
     if len(files) > max_images:
         raise TooLarge(f"more than {max_images} images in one request (max_images)")
-    images = []
-    for name, data in files:
-        if not data:
-            raise InvalidInput(f"{name}: the file is empty")
-        gray = decode_grayscale(data, name=name, max_pixels=max_pixels)
-        images.append(prepare_image(gray, (height, width), meta.input_range, invert=invert))
+    check_request_pixels(files, max_pixels=max_pixels, max_request_pixels=max_request_pixels)
+    images = [
+        prepare_image(
+            decode_grayscale(data, name=name, max_pixels=max_pixels),
+            (height, width),
+            meta.input_range,
+            invert=invert,
+        )
+        for name, data in files
+    ]
     return prepare(np.stack(images), meta, max_images=max_images)
 
 

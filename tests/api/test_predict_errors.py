@@ -49,7 +49,8 @@ def bomb(width: int, height: int) -> bytes:
 
 def detail(response) -> str:  # type: ignore[no-untyped-def]
     body = response.json()
-    assert set(body) == {"detail"}, body
+    assert set(body) == {"detail", "request_id"}, body
+    assert body["request_id"] == response.headers["x-request-id"]
     return body["detail"]
 
 
@@ -232,7 +233,7 @@ def test_streamed_body_over_the_limit_is_cut_before_it_is_read_whole(
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
     body = b"".join(m.get("body", b"") for m in sent[1:])
-    assert json.loads(body) == {"detail": f"the request body exceeds the limit of {limit} bytes"}
+    assert json.loads(body)["detail"] == f"the request body exceeds the limit of {limit} bytes"
     assert pulled == limit // chunk + 1  # not one chunk more than needed to pass the limit
 
 
@@ -312,7 +313,22 @@ def test_top_k_not_an_integer(client: TestClient) -> None:
     response = client.post("/predict", json={"inputs": ZERO, "top_k": "three"})
     assert_error(response, 422, "top_k", "valid integer", "'three'")
     response = client.post("/predict?top_k=three", json={"inputs": ZERO})
-    assert_error(response, 422, "top_k", "valid integer")
+    assert_error(response, 422, "top_k", "whole number")
+
+
+@pytest.mark.parametrize(
+    ("options", "query"),
+    [({"top_k": True}, ""), ({"top_k": 3.0}, ""), ({"top_k": "3"}, ""), ({}, "?top_k=3.0")],
+)
+def test_an_integer_option_takes_integers_only(client: TestClient, options, query) -> None:
+    response = client.post(f"/predict{query}", json={"inputs": ZERO, **options})
+    assert_error(response, 422, "top_k: Input should be a ")
+
+
+def test_logits_that_are_not_finite_are_422_not_a_null_confidence(client: TestClient) -> None:
+    huge = np.full((8, 8), -3e38).tolist()  # finite in, NaN logits out (inf - inf inside)
+    response = client.post("/predict", json={"inputs": huge, "normalized": True})
+    assert_error(response, 422, "logits for image 0 are not finite", "normalized=true")
 
 
 def test_unknown_option(client: TestClient) -> None:

@@ -34,4 +34,4 @@ def test_two_workers_serve_and_split_the_cpus(dry_run_model: Path) -> None:
                 reply += chunk
         text = reply.decode()
         assert text.startswith("HTTP/1.1 413"), text
-        assert text.endswith('{"detail":"the request body exceeds the limit of 4096 bytes"}')
+        assert '{"detail":"the request body exceeds the limit of 4096 bytes",' in text

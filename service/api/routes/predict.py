@@ -20,6 +20,7 @@ from service.errors import (
     Overloaded,
     TooLarge,
     UnsupportedMediaType,
+    excerpt,
 )
 from service.runtime import Runtime
 
@@ -46,7 +47,7 @@ async def _serve(exchange: Exchange) -> dict[str, Any]:
         predictor = runtime.ready_predictor()
         return await _from_upload(exchange, predictor)
     raise UnsupportedMediaType(
-        f"Content-Type {media or '(none)'!r} is not accepted; send {JSON}, {MULTIPART} "
+        f"Content-Type {excerpt(media) if media else '(none)'} is not accepted; send {JSON}, {MULTIPART} "
         f"(image files) or {NPY}"
     )
 

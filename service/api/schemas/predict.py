@@ -85,10 +85,41 @@ class PredictResponse(BaseModel):
 
 JSON, MULTIPART, NPY = "application/json", "multipart/form-data", "application/x-npy"
 _FORM_FIELDS = {
-    name: schema
+    name: {**schema, **({"minimum": 1, "maximum": 10} if name == "top_k" else {})}
     for name, schema in PredictOptions.model_json_schema()["properties"].items()
     if name != "normalized"
 }
+
+
+def image_schema(height: int, width: int, low: float, high: float) -> dict[str, Any]:
+    """One (H, W) image of numbers in the raw range, as JSON Schema."""
+    number = {"type": "number", "minimum": low, "maximum": high}
+    row = {"type": "array", "items": number, "minItems": width, "maxItems": width}
+    return {"type": "array", "items": row, "minItems": height, "maxItems": height}
+
+
+def inputs_schema(height: int, width: int, low: float, high: float) -> dict[str, Any]:
+    """The three layouts /predict takes: (H, W), (N, H, W), (N, 1, H, W)."""
+    image = image_schema(height, width, low, high)
+    one_channel = {"type": "array", "items": image, "minItems": 1, "maxItems": 1}
+    return {
+        "description": PredictRequest.model_fields["inputs"].description,
+        "anyOf": [
+            image,
+            {"type": "array", "items": image, "minItems": 1},
+            {"type": "array", "items": one_channel, "minItems": 1},
+        ],
+    }
+
+
+def _json_schema() -> dict[str, Any]:
+    """PredictRequest's schema with the default digits model's shapes, range and labels (the
+    served model's own replace them in the published document: service/api/openapi.py)."""
+    schema = PredictRequest.model_json_schema()
+    schema["properties"]["inputs"] = inputs_schema(8, 8, 0.0, 16.0)
+    schema["properties"]["top_k"].update(minimum=1, maximum=10)
+    return schema
+
 
 REQUEST_BODY: dict[str, Any] = {
     "required": True,
@@ -96,7 +127,7 @@ REQUEST_BODY: dict[str, Any] = {
     "(body keys and form fields take precedence).",
     "content": {
         JSON: {
-            "schema": PredictRequest.model_json_schema(),
+            "schema": _json_schema(),
             "examples": {
                 "one image": {"value": {"inputs": ZERO}},
                 "a batch with probabilities": {
@@ -107,18 +138,23 @@ REQUEST_BODY: dict[str, Any] = {
         MULTIPART: {
             "schema": {
                 "type": "object",
+                "additionalProperties": False,
                 "required": ["files"],
                 "properties": {
                     "files": {
                         "type": "array",
+                        "minItems": 1,
                         "items": {"type": "string", "format": "binary"},
                         "description": "image files: PNG, JPEG, BMP, GIF, WebP, TIFF",
                     },
                     **_FORM_FIELDS,
                 },
             },
-            "examples": {
-                "two photos": {"value": {"files": ["seven.png", "three.jpg"], "invert": "auto"}}
+            "encoding": {
+                "files": {
+                    "contentType": "image/png, image/jpeg, image/bmp, image/gif, image/webp, "
+                    "image/tiff"
+                }
             },
         },
         NPY: {
