@@ -112,7 +112,7 @@ def images_to_batch(
     max_pixels: int,
     max_request_pixels: int,
 ) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Image files (name, bytes) -> the model's input: grayscale, resized like the training data."""
+    """Image files (name, bytes) -> the model's input: grayscale, prepared like the training data."""
     channels, height, width = meta.input_shape
     if channels != 1:
         raise InvalidInput("this model takes multi-channel input; send a JSON or .npy array")
