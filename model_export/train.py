@@ -170,6 +170,7 @@ def _stroke(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) ->
 
 
 def _cutout(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """A random ``cutout_px`` square set to background in ``cutout_fraction`` of the images."""
     n, _, h, w = x.shape
     side = config.cutout_px
     if side <= 0 or config.cutout_fraction <= 0:
