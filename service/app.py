@@ -10,10 +10,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
-from service.api import errors, openapi
-from service.api.guard import Guard
+from service.api import errors, openapi, stack
 from service.api.responses import OrjsonResponse
-from service.api.routes import activate, health, model_info, predict
+from service.api.routes import activate, geometry, health, model_info, predict
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.runtime import Runtime
@@ -55,12 +54,16 @@ def create_app(
     app.state.runtime = runtime
     errors.install(app)
     # The raw-ASGI routes first: the router tries routes in order.
-    app.router.routes[:0] = [predict.route(runtime), activate.route(runtime)]
+    app.router.routes[:0] = [
+        predict.route(runtime),
+        activate.route(runtime),
+        *geometry.routes(runtime),
+    ]
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(activate.router)
     keys = settings.read_api_keys()
-    app.add_middleware(Guard, api_keys=keys)
+    stack.install(app, api_keys=keys)
     openapi.install(app, runtime, keys_required=bool(keys))
     if settings.cors_origins:  # outside the guard: a preflight carries no API key
         app.add_middleware(

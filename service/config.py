@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     request_timeout_ms: float = Field(30_000, gt=0)
     """Longest a /predict request may wait in the queue and run before it gets 504."""
 
+    geometry_max_breakpoints: int = Field(20_000, ge=1)
+    """Most activation-pattern boundaries one POST /regions walk may cross; beyond it the
+    request gets 422 (two test digits are ~1,300-2,000 apart)."""
+
+    geometry_timeout_ms: float = Field(10_000, gt=0)
+    """Longest one POST /regions walk may run (checked between its passes) before it gets 504."""
+
     graceful_shutdown_s: int = Field(20, ge=1, le=3600)
     """After SIGTERM (and the drain below), how long requests in flight may take to finish
     before their connections are cut (uvicorn's timeout_graceful_shutdown). Keep drain + this

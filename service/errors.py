@@ -8,6 +8,7 @@ ServiceError
 ├── Overloaded              the server is busy (queue full); retry later
 ├── DeadlineExceeded        the request waited longer than its deadline
 ├── NotReady                the model is not loaded or warmed up yet
+├── GeometryUnavailable     the geometry endpoints cannot evaluate this model (its ops)
 └── ModelLoadError          the model file is missing, unreadable or lacks our metadata
 """
 
@@ -57,6 +58,10 @@ class DeadlineExceeded(ServiceError):
 
 class NotReady(ServiceError):
     """The model is not loaded or not warmed up yet."""
+
+
+class GeometryUnavailable(ServiceError):
+    """The served model holds ops the geometry evaluator lacks; the message names them."""
 
 
 class ModelLoadError(ServiceError):

@@ -17,11 +17,12 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from service.classifier.geometry.feature import Geometry
 from service.classifier.inference import Inference
 from service.classifier.model import Classifier, warmup_sizes
 from service.classifier.predict import Predictor
 from service.config import Settings
-from service.errors import NotReady
+from service.errors import GeometryUnavailable, NotReady
 from service.offload import ByteBudget
 
 log = logging.getLogger("relu_serve")
@@ -36,6 +37,8 @@ class Runtime:
         self.inference: Inference | None = None
         #: Set once warmed up and calibrated; None until then (and after stop).
         self.predictor: Predictor | None = None
+        #: Set with the predictor: the geometry endpoints' evaluator, or why there is none.
+        self.geometry: Geometry | GeometryUnavailable | None = None
         self.stopping = False
         #: Request bytes held across this worker's requests (max_inflight_bytes).
         self.inflight = ByteBudget(settings.max_inflight_bytes)
@@ -69,6 +72,15 @@ class Runtime:
             raise NotReady(f"not ready: {self.not_ready_reason}")
         return predictor
 
+    def ready_geometry(self) -> Geometry:
+        """The geometry evaluator once ready; NotReady before, GeometryUnavailable if none."""
+        self.ready_predictor()
+        geometry = self.geometry
+        if isinstance(geometry, GeometryUnavailable):
+            raise GeometryUnavailable(geometry.message)
+        assert geometry is not None
+        return geometry
+
     def loaded_classifier(self) -> Classifier:
         """The classifier once loaded (it may still be warming up); NotReady before that."""
         if self.classifier is None:
@@ -88,6 +100,7 @@ class Runtime:
             await asyncio.to_thread(inference.classifier.warm_up, sizes)
             inline = await asyncio.to_thread(inference.calibrate)
             predictor = Predictor(inference, self.settings)
+            self.geometry = await asyncio.to_thread(_load_geometry, inference, self.settings)
         except Exception as exc:  # readiness must report it; the process stays up for /healthz
             self.not_ready_reason = f"warm-up failed: {exc}"
             log.exception("warm-up failed")
@@ -129,3 +142,12 @@ class Runtime:
 
         signal.signal(signal.SIGTERM, on_sigterm)
         return undo
+
+
+def _load_geometry(inference: Inference, settings: Settings) -> Geometry | GeometryUnavailable:
+    """The evaluator, checked against ONNX Runtime; a model it cannot run keeps /predict."""
+    try:
+        return Geometry.load(inference.classifier, settings)
+    except GeometryUnavailable as exc:
+        log.warning("geometry endpoints off: %s", exc.message)
+        return exc

@@ -31,7 +31,7 @@ SHOWN = re.compile(r"```bash\n(curl [^`]*?/predict \\\n[^`]*?)```\n\n```json\n(.
 
 def test_the_readme_has_examples_for_each_endpoint() -> None:
     joined = "\n".join(EXAMPLES)
-    for path in ("/predict", "/model", "/readyz"):
+    for path in ("/predict", "/model", "/readyz", "/explain", "/regions"):
         assert path in joined, path
     assert "-F files=@" in joined
     assert "application/x-npy" in joined

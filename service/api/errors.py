@@ -13,6 +13,7 @@ from service.api.responses import OrjsonResponse
 from service.api.schemas.health import ErrorDetail
 from service.errors import (
     DeadlineExceeded,
+    GeometryUnavailable,
     InvalidInput,
     ModelLoadError,
     NotFound,
@@ -34,6 +35,7 @@ STATUS: dict[type[ServiceError], int] = {
     DeadlineExceeded: 504,
     NotReady: 503,
     ModelLoadError: 503,
+    GeometryUnavailable: 501,
 }
 
 #: A real message of each error, as the service words it with its default settings (the tests
@@ -62,6 +64,12 @@ EXAMPLES: dict[type[ServiceError], tuple[str, str]] = {
         "the request waited more than 30000 ms (request_timeout_ms) and was dropped",
     ),
     NotReady: ("not ready", "not ready: warming up at batch sizes 1, 8, 64, 512, 1024"),
+    GeometryUnavailable: (
+        "the model has ops the geometry evaluator lacks",
+        "the geometry endpoints cannot evaluate this model: unsupported ops Softsign "
+        "(supported: Add, Conv, Div, Elu, Erf, Flatten, Gemm, Identity, LeakyRelu, MatMul, "
+        "MaxPool, Mul, Relu, Reshape, Sigmoid, Sub, Tanh); /predict is unaffected",
+    ),
 }
 
 

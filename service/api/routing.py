@@ -176,46 +176,42 @@ class Exchange:
         bytearray of its declared length (a join at the end would copy it all at once, holding
         the event loop for ~0.5 ms per MiB).
         """
-        receive = self.bounded_receive()
-        message = await receive()
+        limit = self._admit()
         chunks: list[bytes] = []
-        filled = bytearray(self.length or 0)
-        size = 0
+        filled = bytearray()
+        received = 0
         while True:
+            message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone
             chunk: bytes = message.get("body", b"")
+            received += len(chunk)
+            self._count(received, len(chunk), limit)
+            more = message.get("more_body", False)
+            if not more and received == len(chunk):
+                return chunk  # the whole body in one piece: the common case
             if self.length is None:
                 chunks.append(chunk)
-            elif not message.get("more_body", False) and not size:
-                return chunk  # the whole body in one piece
             else:
-                filled[size : size + len(chunk)] = chunk
-            size += len(chunk)
-            if not message.get("more_body", False):
+                if not filled:
+                    filled = bytearray(self.length)
+                filled[received - len(chunk) : received] = chunk
+            if not more:
                 break
-            message = await receive()
         if self.length is None:
             return b"".join(chunks)
-        if size != self.length:
-            del filled[size:]
+        del filled[received:]  # a client that sent less than it declared
         return filled
 
     def bounded_receive(self) -> Receive:
         """``receive`` that raises TooLarge once the body passes its limit, and holds its bytes
-        in the in-flight budget (Overloaded when that is spent): for ``body`` and for readers
-        that pull the body themselves (the multipart parser).
+        in the in-flight budget (Overloaded when that is spent), for readers that pull the body
+        themselves (the multipart parser).
 
-        Every route that reads a body reads it through this (they are all AsgiRoutes), so the
-        limits need no middleware in front of every request.
+        Every route that reads a body reads it through this or ``body`` (they are all
+        AsgiRoutes), so the limits need no middleware in front of every request.
         """
-        limit = self.runtime.settings.max_json_bytes if self.media == _JSON_MEDIA else None
-        limit = min(limit or self.max_body_bytes, self.max_body_bytes)
-        if self.length is not None and self.length > limit:
-            raise body_too_large(limit, self.media)
-        budget, scope = self.runtime.inflight, self.scope
-        if self.length:
-            budget.take(scope, self.length)
+        limit = self._admit()
         received = 0
         receive = self.receive
 
@@ -224,13 +220,31 @@ class Exchange:
             message = await receive()
             size = len(message.get("body", b""))
             received += size
-            if received > limit:
-                raise body_too_large(limit, self.media)
-            if self.length is None:
-                budget.take(scope, size)
+            self._count(received, size, limit)
             return message
 
         return bounded
+
+    def _admit(self) -> int:
+        """The body limit of this request's media type, once a declared Content-Length is
+        within it and held in the in-flight budget."""
+        settings = self.runtime.settings
+        limit = min(settings.max_json_bytes, self.max_body_bytes)
+        if self.media != _JSON_MEDIA:
+            limit = self.max_body_bytes
+        if self.length is not None and self.length > limit:
+            raise body_too_large(limit, self.media)
+        if self.length:
+            self.runtime.inflight.take(self.scope, self.length)
+        return limit
+
+    def _count(self, received: int, size: int, limit: int) -> None:
+        """``size`` more bytes arrived, ``received`` in all: past the limit, TooLarge; without
+        a declared length, they are held in the in-flight budget as they come."""
+        if received > limit:
+            raise body_too_large(limit, self.media)
+        if self.length is None and size:
+            self.runtime.inflight.take(self.scope, size)
 
 
 def body_too_large(max_bytes: int, media: str = "") -> TooLarge:

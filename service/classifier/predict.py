@@ -122,6 +122,32 @@ def _option_problem(exc: ValidationError) -> str:
     return f"{name}: {message} (got {excerpt(error.get('input'))})"
 
 
+def batch_from_json(
+    inputs: Any, body: Body, meta: ModelMetadata, limits: Limits, *, normalized: bool
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """A JSON body's nested lists of images -> the model's normalised input (N, C, H, W);
+    ``body`` is the JSON text they came from. Every endpoint taking JSON images uses this."""
+    limit = limits.max_images
+    if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
+        raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
+    raw = json_arrays.array_from_json(
+        inputs,
+        dtype=FLOAT32,
+        max_elements=limits.max_elements,
+        name="inputs",
+        may_hold_booleans=json_arrays.json_may_hold_booleans(body),
+    )
+    return prepare(raw, meta, max_images=limit, normalized=normalized, finite=True)
+
+
+def batch_from_npy(
+    body: Body, meta: ModelMetadata, limits: Limits, *, normalized: bool
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The bytes of numpy.save(f, images) -> the model's normalised input (N, C, H, W)."""
+    raw = npy.load_npy(body, max_elements=limits.max_elements, allowed_dtypes=NPY_DTYPES)
+    return prepare(raw, meta, max_images=limits.max_images, normalized=normalized)
+
+
 class Predictor:
     """The whole of /predict for the served model; every transport calls these methods.
 
@@ -188,33 +214,20 @@ class Predictor:
         options = parse_options(
             document, text=query, images=False, num_classes=self.meta.num_classes
         )
-        limit = self.limits.max_images
-        if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
-            raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
-        raw = json_arrays.array_from_json(
-            inputs,
-            dtype=FLOAT32,
-            max_elements=self.limits.max_elements,
-            name="inputs",
-            may_hold_booleans=json_arrays.json_may_hold_booleans(body),
-        )
-        batch = prepare(
-            raw, self.meta, max_images=limit, normalized=options.normalized, finite=True
-        )
+        batch = batch_from_json(inputs, body, self.meta, self.limits, normalized=options.normalized)
         return batch, options
 
     def _decode_npy(
         self, body: Body, query: Mapping[str, str]
     ) -> tuple[np.ndarray[Any, Any], PredictOptions]:
         options = parse_options({}, text=query, images=False, num_classes=self.meta.num_classes)
-        raw = npy.load_npy(body, max_elements=self.limits.max_elements, allowed_dtypes=NPY_DTYPES)
-        limit = self.limits.max_images
-        return prepare(raw, self.meta, max_images=limit, normalized=options.normalized), options
+        return batch_from_npy(body, self.meta, self.limits, normalized=options.normalized), options
 
     def answer(self, logits: np.ndarray[Any, Any], options: PredictOptions) -> dict[str, Any]:
         """Label, index, confidence and top-k per image (plus probabilities and logits if asked)."""
         labels = self.meta.labels
-        if not np.isfinite(logits).all():
+        # The sum first (one ufunc call); only a non-finite sum needs the elementwise look.
+        if not np.isfinite(np.add.reduce(logits, axis=None)) and not np.isfinite(logits).all():
             image = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
             raise InvalidInput(
                 f"the model's logits for image {image} are not finite: its values are too large "

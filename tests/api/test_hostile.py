@@ -278,3 +278,12 @@ def test_cors_answers_only_the_allowed_origins(keyed: TestClient) -> None:
     assert response.headers["access-control-allow-origin"] == "https://app.example"
     other = keyed.options("/predict", headers={**preflight, "origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_offloaded_work_past_the_deadline_is_504(dry_run_model: Path) -> None:
+    settings = Settings(model_path=dry_run_model, request_timeout_ms=1)
+    with TestClient(create_app(settings)) as slow:
+        wait_ready(slow)
+        body = npy(np.linspace(-5, 5, 2_000_000))  # 16 MB: decoded and computed in a thread
+        response = slow.post("/activate?function=gelu", content=body, headers=NPY)
+    assert_refused(response, 504, "decoding and computing took more than 1 ms")

@@ -65,7 +65,13 @@ def test_every_route_that_takes_a_body_reads_it_within_the_limit(dry_run_model: 
         for route in app.routes
         if isinstance(route, APIRoute) and (route.methods or set()) & {"POST", "PUT", "PATCH"}
     ]
-    assert {route.path for route in with_bodies} == {"/predict", "/activate"}
+    assert {route.path for route in with_bodies} == {
+        "/predict",
+        "/activate",
+        "/explain",
+        "/regions",
+        "/regions/plane",
+    }
     assert all(isinstance(route, AsgiRoute) for route in with_bodies)
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
 
 from service.api import errors
-from service.api.routing import AsgiRoute, ClientGone, Exchange
+from service.api.forms import read_form
+from service.api.routing import AsgiRoute, Exchange
 from service.api.schemas.predict import JSON, MULTIPART, NPY, REQUEST_BODY, PredictResponse
 from service.classifier.predict import OPTIONS, PredictOptions, Predictor
 from service.errors import (
@@ -54,24 +52,10 @@ async def _serve(exchange: Exchange) -> dict[str, Any]:
 
 
 async def _from_upload(exchange: Exchange, predictor: Predictor) -> dict[str, Any]:
-    """Starlette's multipart parser, held to max_images files; the rest is the classifier's."""
-    max_files = predictor.limits.max_images
-    request = Request(exchange.scope, exchange.bounded_receive())
-    files: list[tuple[str, bytes]] = []
-    fields: dict[str, str] = {}
-    try:
-        async with request.form(max_files=max_files, max_fields=32) as form:
-            for key, value in form.multi_items():
-                if isinstance(value, UploadFile):
-                    files.append((value.filename or key, await value.read()))
-                else:
-                    fields[key] = value
-    except ClientDisconnect:
-        raise ClientGone from None
-    except HTTPException as exc:  # the parser reports its limits and syntax errors so
-        if "Too many files" in str(exc.detail):
-            raise TooLarge(f"more than {max_files} images in one request (max_images)") from None
-        raise InvalidInput(f"malformed multipart body: {exc.detail}") from None
+    """The files and fields of a multipart body, held to max_images files; the rest is the
+    classifier's."""
+    limit = predictor.limits.max_images
+    files, fields = await read_form(exchange, limit, what="images", setting="max_images")
     return await predictor.from_images(files, fields, exchange.query(_QUERY))
 
 
