@@ -4,6 +4,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 MODEL  ?= models/relu_cnn.onnx
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
+# torch's CPU build, never PyPI's Linux wheel and its ~3 GB of CUDA packages: a local
+# torch-*+cpu wheel (deploy/wheels/, PIP_FIND_LINKS, pip.conf's find-links) when there is one,
+# else this index; TORCH_INDEX_URL= takes PyPI's torch. deploy/torch_source.py says which.
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+TORCH  := $$($(PY) deploy/torch_source.py --index-url '$(TORCH_INDEX_URL)')
+# glibc reads these once, at process start: keep freed multi-MB numpy buffers in the heap
+# instead of returning them to the OS and page-faulting them back on the next request.
+MALLOC := MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=268435456
+# Extra `python -m model_export` options for `make model` / `make serve`, e.g. TRAIN_ARGS="--threads 2".
+TRAIN_ARGS ?=
 
 .PHONY: help serve model test lint format unit bench docker-test clean
 .DEFAULT_GOAL := help
@@ -14,23 +24,29 @@ help:  ## list the targets
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Serving needs the export extra too: `make serve` trains the model when it is missing.
+# Serving needs no torch; the export extra (torch, onnx, ...) is installed only to build a model.
 $(VENV)/.serve: pyproject.toml constraints.txt | $(VENV)/bin/python
-	$(PIP) -e '.[export]'
+	$(PIP) -e .
 	@touch $@
 
-$(VENV)/.dev: pyproject.toml constraints.txt | $(VENV)/bin/python
-	$(PIP) -e '.[dev,export]'
+$(VENV)/.export: pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP) $(TORCH) -e '.[export]'
 	@touch $@ $(VENV)/.serve
 
-$(MODEL): | $(VENV)/.serve
-	$(PY) -m model_export --out $(MODEL)
+$(VENV)/.dev: pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP) $(TORCH) -e '.[dev,export]'
+	@touch $@ $(VENV)/.serve $(VENV)/.export
 
-model: $(VENV)/.serve  ## train and export the default model (always retrains)
-	$(PY) -m model_export --out $(MODEL)
+# Not a prerequisite: make would install the export extra even when the model exists.
+$(MODEL):
+	@$(MAKE) --no-print-directory $(VENV)/.export
+	$(PY) -m model_export --out $(MODEL) $(TRAIN_ARGS)
+
+model: $(VENV)/.export  ## train and export the default model (always retrains)
+	$(PY) -m model_export --out $(MODEL) $(TRAIN_ARGS)
 
 serve: $(VENV)/.serve $(MODEL)  ## set up, build the model if missing, serve on http://127.0.0.1:8000
-	RELU_SERVE_MODEL_PATH=$(MODEL) $(PY) -m service
+	$(MALLOC) RELU_SERVE_MODEL_PATH=$(MODEL) $(PY) -m service
 
 lint: $(VENV)/.dev  ## ruff, ruff format --check, mypy --strict, import contracts
 	$(VENV)/bin/ruff check .

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from service.app import create_app
 from service.config import Settings
+from tests.api.conftest import wait_ready
 from tests.live_server import live_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +25,8 @@ EXAMPLE = re.compile(r"<!-- readme-test -->\n```bash\n(.*?)```", re.DOTALL)
 EXAMPLES = EXAMPLE.findall(README)
 KEYED = re.findall(r"<!-- readme-test api-keys -->\n```bash\n(.*?)```", README, re.DOTALL)
 README_KEY = "example-key-0123456789"
+#: The first /predict example with the answer shown under it.
+SHOWN = re.compile(r"```bash\n(curl [^`]*?/predict \\\n[^`]*?)```\n\n```json\n(.*?)```", re.DOTALL)
 
 
 def test_the_readme_has_examples_for_each_endpoint() -> None:
@@ -42,6 +48,9 @@ def server(dry_run_model: Path) -> Iterator[str]:
 def test_readme_example_runs(server: str, block: str) -> None:
     script = block.replace("http://127.0.0.1:8000", server)
     assert script != block, "the example must talk to http://127.0.0.1:8000"
+    # The project's virtualenv: .venv in a checkout that ran `make`, this interpreter here.
+    script = script.replace(".venv/bin/python", sys.executable)
+    before = set(ROOT.iterdir())
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=ROOT,
@@ -50,6 +59,7 @@ def test_readme_example_runs(server: str, block: str) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert set(ROOT.iterdir()) == before, "examples write their files under a temporary folder"
     body = json.loads(done.stdout)
     assert "detail" not in body, body
     if "/predict" in block:
@@ -86,3 +96,21 @@ def test_configuration_lists_every_setting() -> None:
     section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     for name in Settings.model_fields:
         assert f"`RELU_SERVE_{name.upper()}`" in section, name
+
+
+@pytest.mark.slow
+def test_the_shown_predict_answer_is_the_default_models(trained_model: Path) -> None:
+    """What the README shows is what a fresh `make serve` answers (the label and confidence;
+    another CPU may differ in the last digits)."""
+    found = SHOWN.search(README)
+    assert found is not None
+    body = re.search(r"-d '(.*)'", found.group(1), re.DOTALL)
+    assert body is not None
+    shown = json.loads(found.group(2))
+    with TestClient(create_app(Settings(model_path=trained_model))) as client:
+        wait_ready(client)
+        answer = client.post("/predict", json=json.loads(body.group(1))).json()
+    assert answer["model"] == shown["model"]
+    for got, expected in zip(answer["predictions"], shown["predictions"], strict=True):
+        assert got["label"] == expected["label"]
+        assert got["confidence"] == pytest.approx(expected["confidence"], abs=1e-3)

@@ -27,8 +27,9 @@ _QUERY = frozenset(OPTIONS)
 
 async def predict(options: Annotated[PredictOptions, Query()]) -> PredictResponse:
     """Classify one or many images. Send a JSON array in the raw value range GET /model reports
-    (digits: 0..16), image files as multipart/form-data (converted to grayscale and resized like
-    the training data), or a .npy array. Each image gets its label, class index, confidence and
+    (digits: 0..16; values outside it get a 422), image files as multipart/form-data (converted
+    to grayscale and prepared like the training digits: cropped to the ink, scaled to fit,
+    centred and averaged over 4x4 blocks), or a .npy array. Each image gets its label, class index, confidence and
     the top-k classes. Options go in the JSON body, as form fields or as query parameters (body
     keys and form fields take precedence)."""
     raise NotImplementedError  # documentation only: AsgiRoute serves the requests with _serve
