@@ -412,6 +412,14 @@ def test_regions_plane_refuses_bad_requests(
     assert response.json()["detail"] == detail
 
 
+def test_a_bad_query_option_is_refused_even_when_the_body_sets_it(client: TestClient) -> None:
+    body = {"a": ZERO, "b": ONE, "c": ONE, "grid": 64}
+    response = client.post("/regions/plane?grid=0", json=body)
+    status, detail = 422, "grid: Input should be greater than or equal to 8 (got '0')"
+    assert response.status_code == status, response.text
+    assert response.json()["detail"] == detail
+
+
 def test_regions_plane_is_bounded_by_the_deadline(dry_run_model: Path) -> None:
     settings = Settings(model_path=dry_run_model, geometry_timeout_ms=0.001, **LIMITS)
     with TestClient(create_app(settings)) as client:

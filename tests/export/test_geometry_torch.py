@@ -124,6 +124,15 @@ def _identical_patches_in_one_window(image: np.ndarray) -> bool:
     return False
 
 
+def _neighbour(found: walk.Regions, t: float, seen: bytes, piece: int, eps: float) -> bool:
+    """Whether ``t`` is within ``eps`` of an end of ``piece`` and ``seen`` is the pattern of the
+    piece beyond that end."""
+    ends = found.ends
+    if piece + 1 < len(found.starts) and ends[piece] - t <= eps:
+        return found.digests[piece + 1] == seen
+    return piece > 0 and t - found.starts[piece] <= eps and found.digests[piece - 1] == seen
+
+
 @pytest.mark.parametrize(("a", "b"), [(0, 1), (5, 17)])
 def test_the_walk_is_exact_between_two_test_digits(
     network: Network, digits: np.ndarray, a: int, b: int
@@ -151,5 +160,10 @@ def test_the_walk_is_exact_between_two_test_digits(
         for offset, row in enumerate(rows):
             i = chunk + offset
             if walk.digest(row) != found.digests[piece[i]]:
-                missed.append(samples[i])
-    assert not missed, f"{len(missed)} samples outside the walk's pattern, first at t={missed[0]}"
+                missed.append((samples[i], walk.digest(row), piece[i]))
+    # A crossing is located to float64 rounding: -z / dz with a tiny slope dz moves by ~1e-9
+    # in t. A sample that close to a breakpoint may see the neighbouring piece's pattern, and
+    # must; any other disagreement is a pattern the walk missed.
+    unexplained = [t for t, seen, k in missed if not _neighbour(found, t, seen, k, 1e-8)]
+    assert not unexplained, f"{len(unexplained)} samples outside the walk's pattern: {unexplained}"
+    assert len(missed) <= 3, f"{len(missed)} samples within 1e-8 of a breakpoint"

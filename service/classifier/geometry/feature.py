@@ -23,7 +23,7 @@ from service.classifier.predict import Limits, batch_from_json, batch_from_npy
 from service.classifier.preprocess import images_to_batch
 from service.codecs import Body, json_arrays
 from service.config import Settings
-from service.errors import GeometryUnavailable, InvalidInput
+from service.errors import GeometryUnavailable, InvalidInput, excerpt
 
 #: The evaluator must match ONNX Runtime's logits this closely on the load-time check batch.
 PARITY_MAX_ABS = 1e-4
@@ -71,16 +71,25 @@ _Pair = TypeVar("_Pair", bound=RegionsOptions)
 _Options = TypeVar("_Options", bound=BaseModel)
 
 
-def _options(kind: type[_Options], values: Mapping[str, Any]) -> _Options:
+def _options(
+    kind: type[_Options], values: Mapping[str, Any], text: Mapping[str, str] | None = None
+) -> _Options:
+    """Options from JSON keys (``values``, typed: an integer is an integer) and from text
+    (``text``: query parameters, form fields), each checked, the JSON keys winning."""
     try:
-        return kind.model_validate(values)
+        typed = dict(values)
+        if text:
+            parsed = kind.model_validate_strings(dict(text), strict=True)
+            typed = {**parsed.model_dump(exclude_unset=True), **typed}
+        return kind.model_validate(typed, strict=True)
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(part) for part in error["loc"][:1])
         if error["type"] == "extra_forbidden":
             allowed = ", ".join(kind.model_fields)
-            raise InvalidInput(f"unknown option {name!r}; allowed: {allowed}") from None
-        raise InvalidInput(f"{name}: {error['msg']} (got {error.get('input')!r})") from None
+            raise InvalidInput(f"unknown option {excerpt(name)}; allowed: {allowed}") from None
+        message = f"{name}: {error['msg']} (got {excerpt(error.get('input'))})"
+        raise InvalidInput(message) from None
 
 
 class Geometry:
@@ -139,15 +148,14 @@ class Geometry:
     def _explain_array(
         self, body: Body, query: Mapping[str, str], npy: bool
     ) -> dict[str, Any] | bytes:
-        values: dict[str, Any] = dict(query)
+        document: dict[str, Any] = {}
         inputs: Any = None  # the .npy body holds the image
         if not npy:
             document = _document(body, ("inputs",), '{"inputs": [[...], ...]}')
             inputs = document.pop("inputs")
-            values.update(document)
-        if "invert" in values:
+        if "invert" in document or "invert" in query:
             raise InvalidInput("invert applies to image files, not JSON or .npy inputs")
-        options = _options(ExplainOptions, values)
+        options = _options(ExplainOptions, document, query)
         batch = self._batch(body, inputs, npy=npy, normalized=options.normalized)
         return self._explain(_one(batch, "/explain takes one image"), options)
 
@@ -166,7 +174,7 @@ class Geometry:
         query: Mapping[str, str],
     ) -> dict[str, Any] | bytes:
         values = {**query, **fields}
-        options = _options(ExplainOptions, values)
+        options = _options(ExplainOptions, {}, values)
         if "normalized" in values:
             raise InvalidInput("normalized applies to JSON and .npy inputs, not image files")
         if len(files) != 1:
@@ -232,9 +240,8 @@ class Geometry:
                 f"{', '.join(self.network.smooth_ops)}, whose regions are not polytopes "
                 "(POST /explain still gives the Jacobian)"
             )
-        values: dict[str, Any] = dict(query)
         if npy:
-            options = _options(kind, values)
+            options = _options(kind, {}, query)
             images = self._batch(body, None, npy=True, normalized=options.normalized)
             if len(images) != len(names):
                 raise InvalidInput(
@@ -244,7 +251,7 @@ class Geometry:
         shape = ", ".join(f'"{name}": [[...]]' for name in names)
         document = _document(body, names, "{" + shape + "}")
         given = [document.pop(name) for name in names]
-        options = _options(kind, {**values, **document})
+        options = _options(kind, document, query)
         normalized = options.normalized
         return options, [
             _one(
