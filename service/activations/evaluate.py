@@ -71,7 +71,10 @@ def evaluate(
     g = _check_grad_output(activation, x, params, chosen, grad_output)
     with np.errstate(all="ignore"):
         p = activation.prepare(x, params) if activation.prepare is not None else params
-        arrays = {name: _compute(activation, name, x, g, p) for name in chosen}
+        if _chunkable(activation, x, p):
+            arrays = _in_chunks(activation, chosen, x, g, p)
+        else:
+            arrays = {name: _compute(activation, name, x, g, p) for name in chosen}
         if activation.elementwise:
             _propagate_nan(x, arrays)
     used = {name: p[name] for name in params}
@@ -120,6 +123,36 @@ def _compute(activation: Activation, name: str, x: Array, g: Array | None, p: An
         out = activation.extras[name].compute(x, g, p)
     # Scalars broadcast (prelu weight) and numpy's 0-d results become arrays of x's dtype.
     return np.asarray(out, dtype=x.dtype)
+
+
+#: Elements per piece when a big array is computed piece by piece: each kernel's temporaries
+#: then take a few MiB instead of several times the array (gelu's float64 erfc form holds ~3
+#: arrays' worth at once: 128 MiB in, ~400 MiB of temporaries unchunked).
+CHUNK = 1 << 18
+
+
+def _chunkable(activation: Activation, x: Array, p: Any) -> bool:
+    """Big input, elementwise function, scalar parameters only: then any flat piece of x maps
+    to the same piece of each output (a per-channel prelu weight would not)."""
+    if x.size <= CHUNK or not activation.elementwise:
+        return False
+    return not any(isinstance(v, np.ndarray) and v.ndim > 0 for v in dict(p).values())
+
+
+def _in_chunks(
+    activation: Activation, chosen: list[str], x: Array, g: Array | None, p: Any
+) -> dict[str, Array]:
+    """The outputs computed CHUNK elements at a time into arrays allocated once."""
+    flat_x = x.reshape(-1)
+    flat_g = None if g is None else g.reshape(-1)
+    arrays = {name: np.empty(x.shape, dtype=x.dtype) for name in chosen}
+    flats = {name: out.reshape(-1) for name, out in arrays.items()}
+    for start in range(0, flat_x.size, CHUNK):
+        piece = slice(start, start + CHUNK)
+        g_piece = None if flat_g is None else flat_g[piece]
+        for name in chosen:
+            flats[name][piece] = _compute(activation, name, flat_x[piece], g_piece, p)
+    return arrays
 
 
 def _propagate_nan(x: Array, arrays: dict[str, Array]) -> None:
