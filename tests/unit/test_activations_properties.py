@@ -105,9 +105,9 @@ def test_big_arrays_computed_in_pieces_equal_the_whole(
 ) -> None:
     module = importlib.import_module("service.activations.evaluate")  # the package re-exports
     activation = get_activation(name)
-    x = np.random.default_rng(0).normal(0, 4, (3, 1001)).astype(dtype)
+    x: np.ndarray = np.random.default_rng(0).normal(0, 4, (3, 1001)).astype(dtype)
     x[0, :5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
-    g = np.random.default_rng(1).normal(size=x.shape).astype(dtype)
+    g: np.ndarray = np.random.default_rng(1).normal(size=x.shape).astype(dtype)
     outputs = ["value", "grad", "vjp"]
     whole = module.evaluate(activation, x, activation.validate(params), outputs, g)
     monkeypatch.setattr(module, "CHUNK", 256)
