@@ -27,21 +27,8 @@ from service.classifier.model import Classifier
 from service.config import Settings
 from service.errors import GeometryUnavailable
 from tests.api.conftest import LIMITS, wait_ready
+from tests.api.test_predict import NPY, npy, png
 from tests.conftest import export
-
-NPY = {"content-type": "application/x-npy"}
-
-
-def npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
-def png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -429,4 +416,15 @@ def test_regions_plane_is_bounded_by_the_deadline(dry_run_model: Path) -> None:
     assert response.json()["detail"] == (
         "sampling the plane passed the deadline of 0.001 ms (geometry_timeout_ms); "
         "ask for a smaller grid"
+    )
+
+
+def test_explain_runs_within_the_request_deadline(dry_run_model: Path) -> None:
+    settings = Settings(model_path=dry_run_model, request_timeout_ms=0.001, **LIMITS)
+    with TestClient(create_app(settings)) as client:
+        wait_ready(client)
+        response = client.post("/explain", json={"inputs": ZERO})
+    assert response.status_code == 504
+    assert response.json()["detail"].startswith(
+        "decoding and computing took more than 0.001 ms (request_timeout_ms)"
     )

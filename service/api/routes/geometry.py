@@ -117,45 +117,51 @@ async def _plane(exchange: Exchange) -> Reply:
 _ERRORS = (InvalidInput, UnsupportedMediaType, TooLarge, NotReady, GeometryUnavailable)
 
 
+#: The 200 of an answer that may be a PNG.
+_PNG_ANSWER = {"content": {PNG: {"schema": {"type": "string", "format": "binary"}}}}
+
+
 def routes(runtime: Runtime) -> list[AsgiRoute]:
     """POST /explain, /regions and /regions/plane for the app that ``runtime`` serves."""
-    explain_responses = errors.responses(*_ERRORS)
-    explain_responses[200] = {"content": {PNG: {"schema": {"type": "string", "format": "binary"}}}}
+
+    def route(path: str, doc: Any, handler: Any, body: Any, **kwargs: Any) -> AsgiRoute:
+        return AsgiRoute(
+            path,
+            doc,
+            handler=handler,
+            runtime=runtime,
+            methods=["POST"],
+            tags=["geometry"],
+            openapi_extra={"requestBody": body},
+            **kwargs,
+        )
+
+    # Each runs in a worker thread within the request deadline (504); /regions also within
+    # geometry_timeout_ms.
+    walked = errors.responses(*_ERRORS, DeadlineExceeded)
     return [
-        AsgiRoute(
+        route(
             "/explain",
             explain,
-            handler=_explain,
-            runtime=runtime,
-            methods=["POST"],
-            tags=["geometry"],
+            _explain,
+            EXPLAIN_BODY,
             response_model=ExplainResponse,
-            openapi_extra={"requestBody": EXPLAIN_BODY},
-            responses=explain_responses,
+            responses={**walked, 200: _PNG_ANSWER},
         ),
-        AsgiRoute(
+        route(
             "/regions",
             regions,
-            handler=_regions,
-            runtime=runtime,
-            methods=["POST"],
-            tags=["geometry"],
+            _regions,
+            REGIONS_BODY,
             response_model=RegionsResponse,
-            openapi_extra={"requestBody": REGIONS_BODY},
-            responses=errors.responses(*_ERRORS, DeadlineExceeded),
+            responses=walked,
         ),
-        AsgiRoute(
+        route(
             "/regions/plane",
             plane,
-            handler=_plane,
-            runtime=runtime,
-            methods=["POST"],
-            tags=["geometry"],
+            _plane,
+            PLANE_BODY,
             response_class=Response,  # a PNG, not JSON
-            openapi_extra={"requestBody": PLANE_BODY},
-            responses={
-                200: {"content": {PNG: {"schema": {"type": "string", "format": "binary"}}}},
-                **errors.responses(*_ERRORS, DeadlineExceeded),
-            },
+            responses={200: _PNG_ANSWER, **walked},
         ),
     ]

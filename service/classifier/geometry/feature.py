@@ -6,14 +6,14 @@ preprocess.images_to_batch); the float64 work runs in a worker thread, never on 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from service import offload
 from service.classifier.geometry import plane
 from service.classifier.geometry.explain import explain, saliency_png
 from service.classifier.geometry.graph import Network
@@ -27,7 +27,6 @@ from service.errors import GeometryUnavailable, InvalidInput, excerpt
 
 #: The evaluator must match ONNX Runtime's logits this closely on the load-time check batch.
 PARITY_MAX_ABS = 1e-4
-_T = TypeVar("_T")
 
 
 class ExplainOptions(BaseModel):
@@ -101,6 +100,8 @@ class Geometry:
         self.limits = Limits.from_settings(settings, self.meta)
         self.max_breakpoints = settings.geometry_max_breakpoints
         self.timeout_s = settings.geometry_timeout_ms / 1000
+        #: Decoding and the float64 work, all in a worker thread, within the request deadline.
+        self.deadline_s = settings.request_timeout_ms / 1000
         self._model = {"name": self.meta.name, "version": self.meta.version}
 
     @classmethod
@@ -125,7 +126,7 @@ class Geometry:
     async def explain_array(
         self, body: Body, query: Mapping[str, str], *, npy: bool
     ) -> dict[str, Any] | bytes:
-        return await _offload(self._explain_array, body, query, npy)
+        return await offload.in_thread(self.deadline_s, self._explain_array, body, query, npy)
 
     async def explain_images(
         self,
@@ -133,17 +134,17 @@ class Geometry:
         fields: Mapping[str, str],
         query: Mapping[str, str],
     ) -> dict[str, Any] | bytes:
-        return await _offload(self._explain_images, files, fields, query)
+        return await offload.in_thread(self.deadline_s, self._explain_images, files, fields, query)
 
     async def plane_array(
         self, body: Body, query: Mapping[str, str], *, npy: bool
     ) -> tuple[bytes, dict[str, str]]:
-        return await _offload(self._plane_array, body, query, npy)
+        return await offload.in_thread(self.deadline_s, self._plane_array, body, query, npy)
 
     async def regions_array(
         self, body: Body, query: Mapping[str, str], *, npy: bool
     ) -> dict[str, Any]:
-        return await _offload(self._regions_array, body, query, npy)
+        return await offload.in_thread(self.deadline_s, self._regions_array, body, query, npy)
 
     def _explain_array(
         self, body: Body, query: Mapping[str, str], npy: bool
@@ -281,8 +282,3 @@ def _one(batch: np.ndarray[Any, Any], what: str) -> np.ndarray[Any, Any]:
         raise InvalidInput(f"{what}, got {len(batch)} images")
     image: np.ndarray[Any, Any] = batch[0]
     return image
-
-
-async def _offload(work: Callable[..., _T], *args: Any) -> _T:
-    """Float64 work takes milliseconds to seconds: always off the event loop."""
-    return await asyncio.to_thread(work, *args)
