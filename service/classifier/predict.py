@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -51,6 +51,7 @@ class PredictOptions(BaseModel):
 
 
 _TEXT = {"text": True}
+_Options = TypeVar("_Options", bound=BaseModel)
 #: Every option's name, in the order they are documented.
 OPTIONS = tuple(PredictOptions.model_fields)
 _DEFAULTS = PredictOptions()
@@ -93,14 +94,7 @@ def parse_options(
     """
     if not values and not text:
         return _DEFAULTS
-    try:
-        typed = dict(values)
-        if text:
-            parsed = PredictOptions.model_validate_strings(text, strict=True, context=_TEXT)
-            typed = {**parsed.model_dump(exclude_unset=True), **typed}
-        options = PredictOptions.model_validate(typed, strict=True)
-    except ValidationError as exc:
-        raise InvalidInput(_option_problem(exc)) from None
+    options = validated(PredictOptions, values, text, keys=("inputs",))
     given = {*values, *(text or ())}
     if images and "normalized" in given:
         raise InvalidInput("normalized applies to JSON and .npy inputs, not image files")
@@ -113,13 +107,31 @@ def parse_options(
     return options
 
 
-def _option_problem(exc: ValidationError) -> str:
-    error = exc.errors()[0]
+def validated(
+    kind: type[_Options],
+    values: Mapping[str, Any],
+    text: Mapping[str, str] | None = None,
+    *,
+    keys: tuple[str, ...] = (),
+) -> _Options:
+    """Options of ``kind`` from JSON keys (``values``, typed: an integer is an integer, never
+    true or 3.0) and from text (``text``: query parameters, form fields), each checked, the
+    JSON keys winning; InvalidInput names the option and the rule (``keys``: the body's other
+    keys, listed with the options when one is unknown). Every feature's options go through it."""
+    try:
+        typed = dict(values)
+        if text:
+            parsed = kind.model_validate_strings(dict(text), strict=True, context=_TEXT)
+            typed = {**parsed.model_dump(exclude_unset=True), **typed}
+        return kind.model_validate(typed, strict=True)
+    except ValidationError as exc:
+        error = exc.errors()[0]
     name = ".".join(str(part) for part in error["loc"][:1])
     if error["type"] == "extra_forbidden":
-        return f"unknown option {excerpt(name)}; allowed: inputs, {', '.join(OPTIONS)}"
+        allowed = ", ".join([*keys, *kind.model_fields])
+        raise InvalidInput(f"unknown option {excerpt(name)}; allowed: {allowed}")
     message = error["msg"].removeprefix("Value error, ")
-    return f"{name}: {message} (got {excerpt(error.get('input'))})"
+    raise InvalidInput(f"{name}: {message} (got {excerpt(error.get('input'))})")
 
 
 def batch_from_json(

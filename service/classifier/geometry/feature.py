@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from service import offload
 from service.classifier.geometry import plane
@@ -19,11 +19,11 @@ from service.classifier.geometry.explain import explain, saliency_png
 from service.classifier.geometry.graph import Network
 from service.classifier.geometry.segment import regions
 from service.classifier.model import Classifier
-from service.classifier.predict import Limits, batch_from_json, batch_from_npy
+from service.classifier.predict import Limits, batch_from_json, batch_from_npy, validated
 from service.classifier.preprocess import images_to_batch
 from service.codecs import Body, json_arrays
 from service.config import Settings
-from service.errors import GeometryUnavailable, InvalidInput, excerpt
+from service.errors import GeometryUnavailable, InvalidInput
 
 #: The evaluator must match ONNX Runtime's logits this closely on the load-time check batch.
 PARITY_MAX_ABS = 1e-4
@@ -67,28 +67,6 @@ EXPLAIN_OPTIONS = tuple(ExplainOptions.model_fields)
 REGIONS_OPTIONS = tuple(RegionsOptions.model_fields)
 PLANE_OPTIONS = tuple(PlaneOptions.model_fields)
 _Pair = TypeVar("_Pair", bound=RegionsOptions)
-_Options = TypeVar("_Options", bound=BaseModel)
-
-
-def _options(
-    kind: type[_Options], values: Mapping[str, Any], text: Mapping[str, str] | None = None
-) -> _Options:
-    """Options from JSON keys (``values``, typed: an integer is an integer) and from text
-    (``text``: query parameters, form fields), each checked, the JSON keys winning."""
-    try:
-        typed = dict(values)
-        if text:
-            parsed = kind.model_validate_strings(dict(text), strict=True)
-            typed = {**parsed.model_dump(exclude_unset=True), **typed}
-        return kind.model_validate(typed, strict=True)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"][:1])
-        if error["type"] == "extra_forbidden":
-            allowed = ", ".join(kind.model_fields)
-            raise InvalidInput(f"unknown option {excerpt(name)}; allowed: {allowed}") from None
-        message = f"{name}: {error['msg']} (got {excerpt(error.get('input'))})"
-        raise InvalidInput(message) from None
 
 
 class Geometry:
@@ -156,7 +134,7 @@ class Geometry:
             inputs = document.pop("inputs")
         if "invert" in document or "invert" in query:
             raise InvalidInput("invert applies to image files, not JSON or .npy inputs")
-        options = _options(ExplainOptions, document, query)
+        options = validated(ExplainOptions, document, query)
         batch = self._batch(body, inputs, npy=npy, normalized=options.normalized)
         return self._explain(_one(batch, "/explain takes one image"), options)
 
@@ -175,7 +153,7 @@ class Geometry:
         query: Mapping[str, str],
     ) -> dict[str, Any] | bytes:
         values = {**query, **fields}
-        options = _options(ExplainOptions, {}, values)
+        options = validated(ExplainOptions, {}, values)
         if "normalized" in values:
             raise InvalidInput("normalized applies to JSON and .npy inputs, not image files")
         if len(files) != 1:
@@ -242,7 +220,7 @@ class Geometry:
                 "(POST /explain still gives the Jacobian)"
             )
         if npy:
-            options = _options(kind, {}, query)
+            options = validated(kind, {}, query)
             images = self._batch(body, None, npy=True, normalized=options.normalized)
             if len(images) != len(names):
                 raise InvalidInput(
@@ -252,7 +230,7 @@ class Geometry:
         shape = ", ".join(f'"{name}": [[...]]' for name in names)
         document = _document(body, names, "{" + shape + "}")
         given = [document.pop(name) for name in names]
-        options = _options(kind, document, query)
+        options = validated(kind, document, query)
         normalized = options.normalized
         return options, [
             _one(
