@@ -1,0 +1,184 @@
+"""Metrics: the service's Prometheus series, counted in each worker and rendered for them all.
+
+With several uvicorn workers a scrape reaches one of them, so each worker writes its values to
+its own files in a shared directory (prometheus_client's multiprocess mode) and /metrics sums
+them. prometheus_client chooses its value class once, when it is first imported, from the
+PROMETHEUS_MULTIPROC_DIR variable: `python -m service` sets it (``MULTIPROC_ENV``) to a fresh
+directory before anything imports this module. Without it (an app built in-process, as the tests
+do) the values live in this process and /metrics renders them from the default registry.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics, values
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+# The *_created series would appear in-process but never in multiprocess mode: none at all.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+#: The variable prometheus_client reads at import to write its values to per-process files.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Every series of the service starts so (the README's metric table lists them all).
+PREFIX = "relu_serve_"
+#: The route label of a request no route matched (404 and the like): one value, not the path.
+UNMATCHED = "unmatched"
+#: Methods counted by name; any other (a client may send anything) counts as "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+#: Request and model-run times: from 50 us (a one-image run) to the 30 s request timeout.
+_SECONDS = (
+    *(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
+    *(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf),
+)
+#: Images per model run: powers of two up to the largest batch (max_images, 1024 by default).
+_IMAGES = (*(float(2**i) for i in range(11)), math.inf)
+
+REQUESTS = Counter(
+    "relu_serve_requests",
+    "HTTP requests answered, by route template (unmatched: no route), method and status.",
+    ["route", "method", "status"],
+)
+REQUEST_DURATION = Histogram(
+    "relu_serve_request_duration_seconds",
+    "Time from a request's arrival at the app to the end of its answer, by route template.",
+    ["route"],
+    buckets=_SECONDS,
+)
+INFERENCE_IMAGES = Counter(
+    "relu_serve_inference_images", "Images run through the model (every model run, summed)."
+)
+BATCH_IMAGES = Histogram(
+    "relu_serve_batch_images",
+    "Images per model run (a batch merges concurrent requests).",
+    buckets=_IMAGES,
+)
+INFERENCE_DURATION = Histogram(
+    "relu_serve_inference_duration_seconds",
+    "Time of one model run (ONNX Runtime, the whole batch).",
+    buckets=_SECONDS,
+)
+QUEUE_IMAGES = Gauge(
+    "relu_serve_queue_images",
+    "Images waiting for a batch, summed over the live workers.",
+    multiprocess_mode="livesum",
+)
+READY = Gauge(
+    "relu_serve_ready",
+    "1 when every live worker is ready for traffic (/readyz 200), else 0.",
+    multiprocess_mode="livemin",
+)
+MODEL_INFO = Gauge(
+    "relu_serve_model_info",
+    "1 for the model served: its name, version and the ONNX Runtime provider it runs on.",
+    ["name", "version", "provider"],
+    multiprocess_mode="livemax",
+)
+
+
+class RequestMeter:
+    """Counts answered requests; the labelled children are looked up once per label set (the
+    labels are bounded: route templates, METHODS, statuses)."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        if method not in METHODS:
+            method = "other"
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (REQUESTS.labels(route, method, str(status)), REQUEST_DURATION.labels(route))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+
+def counted(run: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """``run`` (one model run over a batch) counting its images, batch size and duration."""
+
+    def counted_run(batch: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        output = run(batch)
+        elapsed = time.perf_counter() - started
+        images = len(batch)
+        INFERENCE_IMAGES.inc(images)
+        BATCH_IMAGES.observe(images)
+        INFERENCE_DURATION.observe(elapsed)
+        return output
+
+    return counted_run
+
+
+def multiprocess() -> bool:
+    """Whether values go to per-process files (prometheus_client saw the variable at import)."""
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+def render(accept: str, extra: Sequence[Collector] = ()) -> tuple[bytes, str]:
+    """The exposition for an ``Accept`` header: OpenMetrics when the client asks for it, else
+    Prometheus text; the service's series (from every worker's files in multiprocess mode)
+    followed by those of ``extra``. Returns the body and its Content-Type."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(_Exposition(extra)), content_type
+
+
+class _Exposition:
+    """A collector of collectors: what one scrape shows."""
+
+    def __init__(self, extra: Sequence[Collector]) -> None:
+        self.extra = extra
+
+    def collect(self) -> Iterator[Metric]:
+        if multiprocess():
+            path = os.environ[MULTIPROC_ENV]
+            reap(path)
+            yield from MultiProcessCollector(None, path).collect()  # type: ignore[no-untyped-call]
+        else:
+            yield from (m for m in REGISTRY.collect() if m.name.startswith(PREFIX))
+        for collector in self.extra:
+            yield from collector.collect()
+
+
+def retire() -> None:
+    """This worker is stopping: not ready, and its live gauges leave the sums and minima."""
+    READY.set(0)
+    if multiprocess():
+        mark_process_dead(os.getpid(), os.environ[MULTIPROC_ENV])  # type: ignore[no-untyped-call]
+
+
+_LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
+
+
+def reap(path: str) -> list[int]:
+    """Drop the live gauges of workers that died (uvicorn restarts a crashed worker under a new
+    pid); counters and histograms of dead workers stay, as counters must not go back."""
+    dead: set[int] = set()
+    for name in glob.glob(os.path.join(path, "gauge_live*.db")):
+        found = _LIVE_FILE.search(name)
+        if found and not _alive(int(found.group(1))):
+            dead.add(int(found.group(1)))
+    for pid in dead:
+        mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+    return sorted(dead)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
