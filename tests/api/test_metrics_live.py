@@ -77,8 +77,9 @@ def json_lines(log: Path) -> list[dict[str, object]]:
 
 def test_json_access_lines_carry_the_request(dry_run_model: Path, tmp_path: Path) -> None:
     log = tmp_path / "server.log"
-    env = {"access_log": "true", "log_format": "json", "log_level": "info"}
-    with live_server(dry_run_model, log=log, **env) as base:
+    with live_server(
+        dry_run_model, log=log, access_log="true", log_format="json", log_level="info"
+    ) as base:
         headers = {"x-request-id": "access-test-1"}
         answer = httpx.post(f"{base}/predict", json={"inputs": [ZERO] * 3}, headers=headers)
         assert answer.status_code == 200
@@ -113,8 +114,9 @@ def test_a_5xx_is_logged_with_its_request_id_with_the_access_log_off(
     """Batches of one image run inline and the queue holds one image: a two-image request is
     refused with 503 (Overloaded), which is logged although the access log is off."""
     log = tmp_path / "server.log"
-    env = {"log_format": "json", "max_batch_size": "1", "max_queue_images": "1"}
-    with live_server(dry_run_model, log=log, **env) as base:
+    with live_server(
+        dry_run_model, log=log, log_format="json", max_batch_size="1", max_queue_images="1"
+    ) as base:
         headers = {"x-request-id": "overload-1"}
         refused = httpx.post(f"{base}/predict", json={"inputs": [ZERO] * 2}, headers=headers)
         assert refused.status_code == 503, refused.text
