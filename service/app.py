@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -31,21 +31,12 @@ def create_app(
     is given, and reports readiness (/readyz) until the model is warmed up."""
     settings = settings or Settings()
     runtime = Runtime(settings, classifier)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
     app = FastAPIOffline(
         title="relu-serve",
         version=__version__,
         description=DESCRIPTION,
         default_response_class=OrjsonResponse,
-        lifespan=lifespan,
+        lifespan=_lifespan(runtime),
         # FastAPI's built-in OpenTelemetry hook probes for configured providers on every
         # request; we configure none, so the probe is pure hot-path cost.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -76,6 +67,20 @@ def create_app(
             expose_headers=["x-request-id", "retry-after"],
         )
     return app
+
+
+def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the runtime started before the first request, stopped after."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return lifespan
 
 
 def app_from_env() -> FastAPI:
