@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics, values
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 
 # The *_created series would appear in-process but never in multiprocess mode: none at all.
@@ -127,11 +128,16 @@ def multiprocess() -> bool:
 
 
 def render(accept: str, extra: Sequence[Collector] = ()) -> tuple[bytes, str]:
-    """The exposition for an ``Accept`` header: OpenMetrics when the client asks for it, else
-    Prometheus text; the service's series (from every worker's files in multiprocess mode)
-    followed by those of ``extra``. Returns the body and its Content-Type."""
-    encoder, content_type = choose_encoder(accept)
-    return encoder(_Exposition(extra)), content_type
+    """The exposition for an ``Accept`` header: OpenMetrics 1.0 when it names
+    application/openmetrics-text, else Prometheus text 0.0.4 (what every Prometheus reads); the
+    service's series (from every worker's files in multiprocess mode) followed by those of
+    ``extra``. Returns the body and its Content-Type. (prometheus_client's own choose_encoder
+    raises on a malformed version parameter: a client's header must not cause a 500.)"""
+    exposition = _Exposition(extra)
+    ranges = (part.split(";", 1)[0].strip().lower() for part in accept.split(","))
+    if "application/openmetrics-text" in ranges:
+        return openmetrics.generate_latest(exposition), openmetrics.CONTENT_TYPE_LATEST  # type: ignore[no-untyped-call]
+    return generate_latest(exposition), CONTENT_TYPE_PLAIN_0_0_4
 
 
 class _Exposition:

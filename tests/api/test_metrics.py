@@ -125,6 +125,27 @@ def test_both_formats_parse(client: TestClient) -> None:
     assert families["relu_serve_queue_images"].type == "gauge"
 
 
+@pytest.mark.parametrize(
+    "accept", ["text/plain; version=x", "application/json", "*/*", ";;=", "text/plain;version"]
+)
+def test_any_other_accept_gets_prometheus_text(client: TestClient, accept: str) -> None:
+    response = client.get("/metrics", headers={"accept": accept})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert list(text_string_to_metric_families(response.text))
+
+
+def test_a_malformed_openmetrics_version_still_gets_openmetrics(client: TestClient) -> None:
+    response = client.get(
+        "/metrics", headers={"accept": "application/openmetrics-text; version=abc"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(
+        "application/openmetrics-text; version=1.0.0"
+    )
+    assert list(openmetrics_families(response.text))
+
+
 def test_the_openapi_example_is_a_real_scrape(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/metrics"]["get"]
     content = operation["responses"]["200"]["content"]
