@@ -70,7 +70,7 @@ bench: $(VENV)/.dev  ## relu-serve vs the bare-ASGI ceiling and tutorial FastAPI
 	$(PY) -m bench.serving $(ARGS)
 
 # Needs wrk and two cores; the default model (make model). ARGS="--phase-s 20", "--workers 1".
-bench-metrics: $(VENV)/.dev  ## plot /metrics scraped from a live server under load (docs/metrics.png), ~2 min
+bench-metrics: $(VENV)/.dev  ## plot /metrics scraped from a live server under load (examples/metrics.png), ~2 min
 	$(PY) -m bench.metrics_plot $(ARGS)
 
 # Needs Docker with Compose v2. torch's CPU wheel comes from TORCH_INDEX_URL, or from

@@ -1,7 +1,7 @@
 """The dashboard's plots from real scrapes: a live server under phases of load, /metrics scraped
 every second, drawn with matplotlib (Grafana cannot run here).
 
-`python -m bench.metrics_plot [--out docs/metrics.png]` starts `python -m service` (2 workers,
+`python -m bench.metrics_plot [--out examples/metrics.png]` starts `python -m service` (2 workers,
 the model at --model) on the server core, runs wrk on the load core in phases (1, 16 and 64
 connections of one-image JSON requests, then 8 connections of 64-image .npy requests) while a
 thread sends a trickle of bad requests (422, 404), and plots what /metrics said: requests per
@@ -237,7 +237,7 @@ def run(model: Path, out: Path, phase_s: float, workers: int) -> Scrapes:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.metrics_plot", description=__doc__)
     parser.add_argument("--model", type=Path, default=c.ROOT / "models" / "relu_cnn.onnx")
-    parser.add_argument("--out", type=Path, default=c.ROOT / "docs" / "metrics.png")
+    parser.add_argument("--out", type=Path, default=c.ROOT / "examples" / "metrics.png")
     parser.add_argument("--phase-s", type=float, default=12.0, help="seconds of each load phase")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
