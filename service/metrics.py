@@ -10,11 +10,14 @@ do) the values live in this process and /metrics renders them from the default r
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import math
 import os
 import re
+import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -87,23 +90,124 @@ MODEL_INFO = Gauge(
 )
 
 
-class RequestMeter:
-    """Counts answered requests; the labelled children are looked up once per label set (the
-    labels are bounded: route templates, METHODS, statuses)."""
+class _Histogram:
+    """One histogram child's observations in this process, and what flush has added to it."""
+
+    __slots__ = ("bounds", "buckets", "child", "pushed", "pushed_sum", "sum")
+
+    def __init__(self, child: Histogram, bounds: tuple[float, ...]) -> None:
+        self.child, self.bounds = child, bounds
+        self.buckets = [0] * len(bounds)
+        self.pushed = [0] * len(bounds)
+        self.sum = self.pushed_sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.buckets[bisect_left(self.bounds, value)] += 1  # le: the first bound >= value
+        self.sum += value
+
+    def push(self) -> None:
+        # prometheus_client has no public way to add n observations to one bucket; its
+        # Histogram keeps one value per bucket and one for the sum (0.26, pinned; the tests
+        # check every count against the traffic sent).
+        for index, pushed in enumerate(self.pushed):
+            now = self.buckets[index]
+            if now != pushed:
+                self.child._buckets[index].inc(now - pushed)
+                self.pushed[index] = now
+        now_sum = self.sum
+        if now_sum != self.pushed_sum:
+            self.child._sum.inc(now_sum - self.pushed_sum)
+            self.pushed_sum = now_sum
+
+
+class _Count:
+    """One counter child's count in this process, and what flush has added to it."""
+
+    __slots__ = ("child", "pushed", "value")
+
+    def __init__(self, child: Counter) -> None:
+        self.child, self.value, self.pushed = child, 0, 0
+
+    def push(self) -> None:
+        now = self.value
+        if now != self.pushed:
+            self.child.inc(now - self.pushed)
+            self.pushed = now
+
+
+class Tally:
+    """The hot paths' counts, kept in this process as plain numbers and added to the
+    prometheus_client values by ``flush`` (every FLUSH_S, and before a scrape renders them).
+
+    Measured with callgrind: in multiprocess mode one prometheus_client inc costs ~8,500
+    instructions and one histogram observation ~17,500 (a lock, a pid check and an mmap write
+    each); counting here costs ~2,400 per observation, and a flush writes each changed value
+    once. Another worker's counts reach a scrape within FLUSH_S.
+    """
 
     def __init__(self) -> None:
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._requests: dict[tuple[str, str, int], tuple[_Count, _Histogram]] = {}
+        self._durations: dict[str, _Histogram] = {}
+        self._images = _Count(INFERENCE_IMAGES)
+        self._batches = _Histogram(BATCH_IMAGES, _IMAGES)
+        self._run_seconds = _Histogram(INFERENCE_DURATION, _SECONDS)
+        self._queues: list[Callable[[], int]] = []
+        self._runs = threading.Lock()  # model runs are counted in the ONNX Runtime thread too
+        self._flushing = threading.Lock()
 
-    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One answered request (the event loop's thread only)."""
         if method not in METHODS:
             method = "other"
         key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (REQUESTS.labels(route, method, str(status)), REQUEST_DURATION.labels(route))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        cell = self._requests.get(key)
+        if cell is None:
+            cell = self._request_cell(route, method, status)
+        cell[0].value += 1
+        cell[1].observe(seconds)
+
+    def _request_cell(self, route: str, method: str, status: int) -> tuple[_Count, _Histogram]:
+        duration = self._durations.get(route)
+        if duration is None:
+            duration = self._durations[route] = _Histogram(REQUEST_DURATION.labels(route), _SECONDS)
+        cell = (_Count(REQUESTS.labels(route, method, str(status))), duration)
+        self._requests[(route, method, status)] = cell
+        return cell
+
+    def model_run(self, images: int, seconds: float) -> None:
+        with self._runs:
+            self._images.value += images
+            self._batches.observe(images)
+            self._run_seconds.observe(seconds)
+
+    def watch_queue(self, queued: Callable[[], int]) -> Callable[[], None]:
+        """Report ``queued()`` (images waiting) at each flush; returns what stops it."""
+        self._queues.append(queued)
+        return lambda: self._queues.remove(queued)
+
+    def flush(self) -> None:
+        with self._flushing:
+            for count, _ in list(self._requests.values()):
+                count.push()
+            for duration in list(self._durations.values()):
+                duration.push()
+            with self._runs:
+                for series in (self._images, self._batches, self._run_seconds):
+                    series.push()
+            QUEUE_IMAGES.set(sum(queued() for queued in self._queues))
+
+
+#: This process's tally (the guard and inference count into it).
+TALLY = Tally()
+#: Seconds between two flushes of a worker's tally (the lag of another worker's counts).
+FLUSH_S = 1.0
+
+
+async def flush_periodically() -> None:
+    """Flush TALLY every FLUSH_S until cancelled (a task of each worker's runtime)."""
+    while True:
+        await asyncio.sleep(FLUSH_S)
+        TALLY.flush()
 
 
 def counted(run: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -112,11 +216,7 @@ def counted(run: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], n
     def counted_run(batch: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
         output = run(batch)
-        elapsed = time.perf_counter() - started
-        images = len(batch)
-        INFERENCE_IMAGES.inc(images)
-        BATCH_IMAGES.observe(images)
-        INFERENCE_DURATION.observe(elapsed)
+        TALLY.model_run(len(batch), time.perf_counter() - started)
         return output
 
     return counted_run
@@ -133,6 +233,7 @@ def render(accept: str, extra: Sequence[Collector] = ()) -> tuple[bytes, str]:
     service's series (from every worker's files in multiprocess mode) followed by those of
     ``extra``. Returns the body and its Content-Type. (prometheus_client's own choose_encoder
     raises on a malformed version parameter: a client's header must not cause a 500.)"""
+    TALLY.flush()
     exposition = _Exposition(extra)
     ranges = (part.split(";", 1)[0].strip().lower() for part in accept.split(","))
     if "application/openmetrics-text" in ranges:
@@ -158,7 +259,9 @@ class _Exposition:
 
 
 def retire() -> None:
-    """This worker is stopping: not ready, and its live gauges leave the sums and minima."""
+    """This worker is stopping: its last counts flushed, not ready, and its live gauges out of
+    the sums and minima."""
+    TALLY.flush()
     READY.set(0)
     if multiprocess():
         mark_process_dead(os.getpid(), os.environ[MULTIPROC_ENV])  # type: ignore[no-untyped-call]

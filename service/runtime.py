@@ -49,6 +49,7 @@ class Runtime:
         #: Collectors /metrics renders after the service's own series (computed at scrape time).
         self.collectors: list[Collector] = []
         self._warming: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self._undo_sigterm: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
@@ -62,11 +63,14 @@ class Runtime:
             meta, info = self.classifier.metadata, self.classifier.session_info
             metrics.MODEL_INFO.labels(meta.name, meta.version, info.providers_active[0]).set(1)
             metrics.READY.set(0)
+            self._flusher = asyncio.create_task(metrics.flush_periodically())
         self.inference.start()
         self._warming = asyncio.create_task(self._warm_up(self.inference))
         self._undo_sigterm = self._install_sigterm(settings.shutdown_drain_s)
 
     async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
         if self.settings.metrics:
             metrics.retire()
         self._undo_sigterm()

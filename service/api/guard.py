@@ -32,7 +32,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.logs import REQUEST_ID
-from service.metrics import UNMATCHED, RequestMeter
+from service.metrics import UNMATCHED, Tally
 
 log = logging.getLogger("relu_serve")
 access = logging.getLogger("relu_serve.access")
@@ -64,7 +64,7 @@ class Guard:
         app: ASGIApp,
         *,
         api_keys: Iterable[str] = (),
-        meter: RequestMeter | None = None,
+        meter: Tally | None = None,
         access_log: bool = False,
         open_paths: tuple[str, ...] = OPEN_PATHS,
         resolve: Callable[[Scope], str] = lambda scope: UNMATCHED,
@@ -124,7 +124,7 @@ class Guard:
         else:  # the router never matched it (404), or the guard answered first (401)
             template = self.resolve(scope) if status == 401 else UNMATCHED
         if self.meter is not None:
-            self.meter.record(template, method, status, seconds)
+            self.meter.request(template, method, status, seconds)
         if self.access_log or status >= 500:
             images = scope["state"].get("images")
             access.log(

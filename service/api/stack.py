@@ -22,14 +22,14 @@ from starlette.types import ASGIApp, Scope
 
 from service.api.guard import OPEN_PATHS, Guard
 from service.config import Settings
-from service.metrics import UNMATCHED, RequestMeter
+from service.metrics import TALLY, UNMATCHED
 
 
 def install(app: FastAPI, *, api_keys: Iterable[str], settings: Settings) -> None:
     """Build ``app``'s middleware stack as above when it first serves a request."""
     keys = list(api_keys)
     open_paths = (*OPEN_PATHS, "/metrics") if settings.metrics_public else OPEN_PATHS
-    meter = RequestMeter() if settings.metrics else None
+    meter = TALLY if settings.metrics else None
 
     def build() -> ASGIApp:
         handlers = {k: v for k, v in app.exception_handlers.items() if k not in (500, Exception)}

@@ -55,8 +55,7 @@ class MicroBatcher:
 
     Memory is bounded: at most ``max_queued`` items wait; beyond that ``submit`` raises
     Overloaded at once. A caller whose ``timeout_s`` passes gets DeadlineExceeded, and its items
-    are dropped from the queue if they have not run yet. ``on_queue`` (when given) is told the
-    number of items waiting whenever it changes (a gauge).
+    are dropped from the queue if they have not run yet.
     """
 
     def __init__(
@@ -68,7 +67,6 @@ class MicroBatcher:
         max_queued: int,
         executor: Executor | None = None,
         inline_max_items: int = 0,
-        on_queue: Callable[[int], None] | None = None,
     ) -> None:
         if max_batch_size < 1 or max_queued < 1 or max_batch_delay_ms < 0:
             raise ValueError("max_batch_size and max_queued must be >= 1, max_batch_delay_ms >= 0")
@@ -81,7 +79,6 @@ class MicroBatcher:
         self.inline_max_items = inline_max_items
         self._queue: deque[_Entry] = deque()
         self._queued = 0
-        self._on_queue = on_queue or _ignore
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._expected_requests = 1
@@ -114,7 +111,6 @@ class MicroBatcher:
             if not entry.future.done():
                 entry.future.set_exception(Overloaded("the server is shutting down; retry"))
         self._queued = 0
-        self._on_queue(0)
 
     def run_now(self, items: np.ndarray) -> np.ndarray | None:
         """Run ``items`` at once and return the output when no batch is to be had; else None
@@ -152,7 +148,6 @@ class MicroBatcher:
         future: asyncio.Future[np.ndarray] = loop.create_future()
         self._queue.append(_Entry(items, future, time.perf_counter(), timeout_s))
         self._queued += count
-        self._on_queue(self._queued)
         self._wakeup.set()
         # A timer handle rather than asyncio.wait_for: same effect, a fraction of the cost on a
         # path that runs thousands of times a second.
@@ -165,13 +160,6 @@ class MicroBatcher:
 
     def _take(self, entries: list[_Entry], images: int) -> int:
         """Move waiting entries into ``entries`` while they fit; return the image count."""
-        queued = self._queued
-        images = self._take_fitting(entries, images)
-        if self._queued != queued:
-            self._on_queue(self._queued)
-        return images
-
-    def _take_fitting(self, entries: list[_Entry], images: int) -> int:
         now = time.perf_counter()
         while self._queue:
             head = self._queue[0]
@@ -264,10 +252,6 @@ class MicroBatcher:
         stats.last_queue_delay_ms = delay_s * 1000
         if images > stats.max_batch_images:
             stats.max_batch_images = images
-
-
-def _ignore(queued: int) -> None:
-    pass
 
 
 def _expire(future: asyncio.Future[np.ndarray], timeout_s: float) -> None:

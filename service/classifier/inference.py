@@ -37,6 +37,8 @@ class Inference:
         self.classifier = classifier
         #: One model run over a batch: the session's, counted when metrics are on.
         self._run = metrics.counted(classifier.predict) if settings.metrics else classifier.predict
+        self._metrics = settings.metrics
+        self._unwatch: Callable[[], None] = lambda: None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="onnxruntime")
         self._timeout_s = settings.request_timeout_ms / 1000
         self._max_batch_size = settings.max_batch_size
@@ -50,7 +52,6 @@ class Inference:
                 max_queued=settings.max_queue_images,
                 executor=self._executor,
                 inline_max_items=self.inline_max_images,
-                on_queue=metrics.QUEUE_IMAGES.set if settings.metrics else None,
             )
 
     def calibrate(self) -> int:
@@ -72,8 +73,12 @@ class Inference:
     def start(self) -> None:
         if self.batcher is not None:
             self.batcher.start()
+            if self._metrics:
+                batcher = self.batcher
+                self._unwatch = metrics.TALLY.watch_queue(lambda: batcher.queued)
 
     async def stop(self) -> None:
+        self._unwatch()
         if self.batcher is not None:
             await self.batcher.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -46,8 +47,13 @@ def test_two_workers_are_summed(dry_run_model: Path, tmp_path: Path) -> None:
         pids = {path.stem.rsplit("_", 1)[1] for path in stale.parent.glob("counter_*.db")}
         assert len(pids) == 2, f"both workers write their own files: {pids}"
         labels = {"route": "/predict", "method": "POST", "status": "200"}
-        # Every scrape, whichever worker answers it, sums both workers' counts.
-        for _ in range(6):
+        # A worker adds its counts to its files at least every FLUSH_S (and the scraped one
+        # before it answers): within a few seconds, every scrape sums both workers' counts.
+        deadline = time.monotonic() + 30
+        while total(base, "relu_serve_requests_total", **labels) != sent:
+            assert time.monotonic() < deadline, "the workers' counts never added up"
+            time.sleep(0.5)
+        for _ in range(6):  # whichever worker answers the scrape
             assert total(base, "relu_serve_requests_total", **labels) == sent
             assert total(base, "relu_serve_inference_images_total") == sent
             assert total(base, "relu_serve_ready") == 1
