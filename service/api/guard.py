@@ -117,7 +117,7 @@ class Guard:
             REQUEST_ID.reset(token)
 
     def _account(self, scope: Scope, method: str, path: str, status: int, seconds: float) -> None:
-        """The request's metrics and access line (every 5xx is logged, access log on or off)."""
+        """The request's metrics and its access line."""
         route = scope.get("route")
         if route is not None:
             template = route.path
@@ -125,7 +125,8 @@ class Guard:
             template = self.resolve(scope) if status == 401 else UNMATCHED
         if self.meter is not None:
             self.meter.request(template, method, status, seconds)
-        if self.access_log or status >= 500:
+        # A 5xx is logged even with the access log off; /readyz's 503 is an answer, not a fault.
+        if self.access_log or (status >= 500 and template != "/readyz"):
             images = scope["state"].get("images")
             access.log(
                 logging.ERROR if status >= 500 else logging.INFO,

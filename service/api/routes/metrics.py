@@ -62,8 +62,8 @@ def scrape(
 ) -> Response:
     """The service's metrics, summed over all its workers, for Prometheus to scrape: requests
     by route template, method and status, request and model-run durations, images per model
-    run, the queue, readiness and the model served (the README lists every series). A plain
-    `def`: FastAPI runs it in a thread, as reading the workers' files is disk work."""
+    run, the queue, readiness and the model served (the README lists every series)."""
+    # A plain def: FastAPI runs it in a thread, as reading the workers' files is disk work.
     runtime: Runtime = request.app.state.runtime
     body, content_type = metrics.render(accept, runtime.collectors)
     return Response(body, media_type=content_type)
