@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import signal
 import sys
+import tempfile
+from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
 
 from service.classifier.model import Classifier
+from service.classifier.monitor import store
 from service.config import Settings
 from service.errors import ModelLoadError
 from service.logs import log_config
@@ -40,6 +46,7 @@ def main() -> int:
         "limit_concurrency": settings.max_connections,
     }
     GuardedHttpProtocol.configure(settings)
+    settings = _fresh_monitor_dir(settings)
     # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with the
     # default action that would end the process with -15 instead of 0.
     signal.signal(signal.SIGTERM, lambda sig, frame: None)
@@ -57,6 +64,18 @@ def main() -> int:
             **common,  # type: ignore[arg-type]
         )
     return 0
+
+
+def _fresh_monitor_dir(settings: Settings) -> Settings:
+    """One monitor directory for all workers, emptied now (counts of an earlier run are gone);
+    a temporary one unless RELU_SERVE_MONITOR_DIR names it, removed at exit."""
+    directory = settings.monitor_dir
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="relu-serve-monitor-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    store.prepare(directory)
+    os.environ["RELU_SERVE_MONITOR_DIR"] = str(directory)  # the worker processes read it
+    return settings.model_copy(update={"monitor_dir": directory})
 
 
 def _describe(exc: ValidationError) -> str:

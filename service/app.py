@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from service import __version__
 from service.api import errors, openapi, stack
 from service.api.responses import OrjsonResponse
-from service.api.routes import activate, geometry, health, model_info, predict
+from service.api.routes import activate, geometry, health, model_info, monitor, predict
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.runtime import Runtime
@@ -62,6 +62,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(activate.router)
+    app.include_router(monitor.router)
     keys = settings.read_api_keys()
     stack.install(app, api_keys=keys)
     openapi.install(app, runtime, keys_required=bool(keys))

@@ -9,6 +9,7 @@ ServiceError
 ├── DeadlineExceeded        the request waited longer than its deadline
 ├── NotReady                the model is not loaded or warmed up yet
 ├── GeometryUnavailable     the geometry endpoints cannot evaluate this model (its ops)
+├── OodUnavailable          the model has no OOD reference patterns (or the monitor is off)
 └── ModelLoadError          the model file is missing, unreadable or lacks our metadata
 """
 
@@ -62,6 +63,10 @@ class NotReady(ServiceError):
 
 class GeometryUnavailable(ServiceError):
     """The served model holds ops the geometry evaluator lacks; the message names them."""
+
+
+class OodUnavailable(ServiceError):
+    """The OOD score cannot be computed for this model; the message says why and what to do."""
 
 
 class ModelLoadError(ServiceError):

@@ -18,6 +18,7 @@ from service.errors import (
     ModelLoadError,
     NotFound,
     NotReady,
+    OodUnavailable,
     Overloaded,
     ServiceError,
     TooLarge,
@@ -36,6 +37,7 @@ STATUS: dict[type[ServiceError], int] = {
     NotReady: 503,
     ModelLoadError: 503,
     GeometryUnavailable: 501,
+    OodUnavailable: 501,
 }
 
 #: A real message of each error, as the service words it with its default settings (the tests
@@ -69,6 +71,11 @@ EXAMPLES: dict[type[ServiceError], tuple[str, str]] = {
         "the geometry endpoints cannot evaluate this model: unsupported ops Softsign "
         "(supported: Add, Conv, Div, Elu, Erf, Flatten, Gemm, Identity, LeakyRelu, MatMul, "
         "MaxPool, Mul, Relu, Reshape, Sigmoid, Sub, Tanh); /predict is unaffected",
+    ),
+    OodUnavailable: (
+        "the model has no OOD reference patterns",
+        "this model carries no OOD reference patterns (exported before they existed); "
+        "re-export it with `python -m model_export` to get return_ood",
     ),
 }
 
