@@ -52,7 +52,8 @@ def _render(monitor: ReluMonitor, figures: Figures) -> ReluActivity:
     return ReluActivity(
         images=figures.images,
         dropped=figures.dropped,
-        workers=figures.workers,
+        workers=len(figures.worker_images),
+        worker_images=figures.worker_images,
         sample_every=monitor.sample_every,
         window_images=window,
         window=f"the last {window} sampled images of each worker"

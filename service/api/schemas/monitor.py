@@ -10,6 +10,7 @@ EXAMPLE: dict[str, Any] = {
     "images": 270,
     "dropped": 0,
     "workers": 1,
+    "worker_images": [270],
     "sample_every": 1,
     "window_images": 0,
     "window": "every sampled image since start or the last reset",
@@ -54,6 +55,7 @@ class ReluActivity(BaseModel):
     images: int = Field(description="sampled images counted, every worker summed")
     dropped: int = Field(description="sampled images skipped because the counter was behind")
     workers: int = Field(description="worker processes whose counts are summed (dead ones too)")
+    worker_images: list[int] = Field(description="images counted by each of those workers")
     sample_every: int = Field(description="1 in this many /predict images is counted")
     window_images: int = Field(description="images per worker the window keeps; 0: all")
     window: str = Field(description="the window in words")

@@ -55,14 +55,15 @@ class Store:
     A reset also bumps the epoch file: a writer that sees a new epoch drops its own window state.
     """
 
-    def __init__(self, directory: Path, layout: Layout) -> None:
+    def __init__(self, directory: Path, layout: Layout, worker: str | None = None) -> None:
         self.directory = directory
         self.layout = layout
         directory.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         with self.locked():
             self._epoch_map = _open(directory / _EPOCH, 1)
-            self.counts = _open(directory / f"worker-{os.getpid()}.i64", layout.size)
+            name = f"worker-{worker or os.getpid()}.i64"
+            self.counts = _open(directory / name, layout.size)
         self.epoch = int(self._epoch_map[0])
 
     @contextlib.contextmanager
@@ -79,17 +80,17 @@ class Store:
         changed, self.epoch = epoch != self.epoch, epoch
         return changed
 
-    def total(self) -> tuple[Int64, int]:
-        """Every worker's counts summed, and how many workers have written a file."""
+    def total(self) -> tuple[Int64, list[int]]:
+        """Every worker's counts summed, and the images each worker's file holds."""
         total = np.zeros(self.layout.size, dtype=np.int64)
-        files = 0
+        images = []
         with self.locked(shared=True):
-            for path in self.directory.glob(_WORKER_GLOB):
+            for path in sorted(self.directory.glob(_WORKER_GLOB)):
                 counts = np.fromfile(path, dtype=np.int64)
                 if len(counts) == len(total):
                     total += counts
-                    files += 1
-        return total, files
+                    images.append(int(counts[IMAGES]))
+        return total, images
 
     def reset(self) -> None:
         """Zero every worker's counts and start a new epoch."""

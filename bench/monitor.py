@@ -1,0 +1,149 @@
+"""The ReLU monitor's cost: the same server build with the monitor off, on at sampling 1 and on
+at the default sampling, driven by wrk side by side (rounds in alternating order), /predict JSON
+of one image at 1 and 64 connections. `make bench` runs it; alone: `python -m bench.monitor`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from bench import _common as c
+from service.api.schemas.predict import ZERO
+from service.config import Settings
+
+#: Server variants: name -> the monitor settings it runs with.
+VARIANTS = {
+    "off": {"RELU_SERVE_MONITOR": "false"},
+    "sample 1": {"RELU_SERVE_MONITOR": "true", "RELU_SERVE_MONITOR_SAMPLE_EVERY": "1"},
+    "default": {"RELU_SERVE_MONITOR": "true"},
+}
+CONNECTIONS = (1, 64)
+#: Targets of issue 12: (variant, p50 c1 at most x off, req/s c64 at least x off).
+TARGETS = {"sample 1": (1.10, 0.90), "default": (1.05, 0.97)}
+
+
+@dataclass
+class Figures:
+    """Per variant and connection count, the p50 (ms) and req/s of every round."""
+
+    p50_ms: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    rps: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    monitored: dict[str, str] = field(default_factory=dict)
+
+    def add(self, variant: str, conns: int, result: c.WrkResult) -> None:
+        self.p50_ms.setdefault((variant, conns), []).append(result.p50_ms)
+        self.rps.setdefault((variant, conns), []).append(result.ok_per_s)
+
+    def median(self, table: dict[tuple[str, int], list[float]], variant: str, conns: int) -> float:
+        return statistics.median(table[(variant, conns)])
+
+
+def measure(model: Path, work: Path, *, duration_s: float, rounds: int) -> Figures:
+    """Each round starts every variant in turn (the order reversed every other round, so that
+    a drift of the machine's load hits them alike) and drives it at each connection count."""
+    (work / "predict_1.json").write_bytes(orjson.dumps({"inputs": [ZERO]}))
+    figures = Figures()
+    port = c.free_port()
+    env = {
+        "RELU_SERVE_HOST": "127.0.0.1",
+        "RELU_SERVE_PORT": str(port),
+        "RELU_SERVE_WORKERS": "1",
+        "RELU_SERVE_INTRA_OP_THREADS": "1",
+        "RELU_SERVE_PROVIDERS": "cpu",
+        "RELU_SERVE_LOG_LEVEL": "warning",
+        "RELU_SERVE_MODEL_PATH": str(model),
+    }
+    url = f"http://127.0.0.1:{port}"
+    for round_ in range(rounds):
+        order = list(VARIANTS) if round_ % 2 == 0 else list(reversed(VARIANTS))
+        for variant in order:
+            argv = [c.PYTHON, "-m", "service"]
+            name = f"monitor-{variant.replace(' ', '')}"
+            spec_env = {**env, **VARIANTS[variant]}
+            with c.serve(name, argv, env=spec_env, port=port, ready_path="/readyz", log_dir=work):
+                for conns in CONNECTIONS:
+                    c.run_wrk(
+                        "predict_json.lua", url, connections=conns, duration_s=1, body_dir=work
+                    )
+                    result, _ = c.run_wrk(
+                        "predict_json.lua",
+                        url,
+                        connections=conns,
+                        duration_s=duration_s,
+                        body_dir=work,
+                    )
+                    figures.add(variant, conns, result)
+                if variant != "off":
+                    figures.monitored[variant] = _monitored(port)
+    return figures
+
+
+def _monitored(port: int) -> str:
+    """What the monitor counted in this server's run: images and dropped ones."""
+    status, body = c.http_get(port, "/monitor/relu", timeout_s=10)
+    if status != 200:
+        return f"GET /monitor/relu: {status}"
+    data = orjson.loads(body)
+    return f"counted {data['images']} images, dropped {data['dropped']} (1 in {data['sample_every']})"
+
+
+def report(figures: Figures, duration_s: float, rounds: int) -> list[str]:
+    """The table and the targets with PASS/FAIL, as lines."""
+    lines = [
+        f"\nReLU monitor cost: /predict JSON, 1 image; {rounds} rounds x {duration_s:g} s per row, "
+        f"medians; default sampling: 1 in {Settings.model_fields['monitor_sample_every'].default}",
+        f"{'variant':10} {'p50 c1 ms':>10} {'req/s c1':>9} {'p50 c64 ms':>11} {'req/s c64':>10}",
+    ]
+    for variant in VARIANTS:
+        lines.append(
+            f"{variant:10} {figures.median(figures.p50_ms, variant, 1):10.3f} "
+            f"{figures.median(figures.rps, variant, 1):9.0f} "
+            f"{figures.median(figures.p50_ms, variant, 64):11.3f} "
+            f"{figures.median(figures.rps, variant, 64):10.0f}"
+        )
+    for variant, counted in figures.monitored.items():
+        lines.append(f"  {variant}: {counted} (last round)")
+    off_p50 = figures.median(figures.p50_ms, "off", 1)
+    off_rps = figures.median(figures.rps, "off", 64)
+    for variant, (max_p50, min_rps) in TARGETS.items():
+        p50 = figures.median(figures.p50_ms, variant, 1) / off_p50
+        rps = figures.median(figures.rps, variant, 64) / off_rps
+        lines.append(
+            f"[{'PASS' if p50 <= max_p50 else 'FAIL'}] monitor {variant}: p50 c1 {p50:.3f}x off "
+            f"(target <= {max_p50:.2f}x)"
+        )
+        lines.append(
+            f"[{'PASS' if rps >= min_rps else 'FAIL'}] monitor {variant}: req/s c64 {rps:.3f}x "
+            f"off (target >= {min_rps:.2f}x)"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.monitor", description=__doc__)
+    parser.add_argument("--duration", type=float, default=5, help="seconds per row (default 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of all variants (default 2)")
+    args = parser.parse_args(argv)
+    problems = c.missing_tools()
+    if problems:
+        print("bench: " + "\n       ".join(problems), file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="relu-serve-bench-") as tmp:
+        model = Path(tmp) / "digits.onnx"
+        argv_export = [c.PYTHON, "-m", "model_export", "--dry-run", "--out", str(model)]
+        subprocess.run(argv_export, cwd=c.ROOT, check=True, capture_output=True)
+        figures = measure(model, Path(tmp), duration_s=args.duration, rounds=args.rounds)
+    print("\n".join(report(figures, args.duration, args.rounds)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
