@@ -92,7 +92,9 @@ def _monitored(port: int) -> str:
     if status != 200:
         return f"GET /monitor/relu: {status}"
     data = orjson.loads(body)
-    return f"counted {data['images']} images, dropped {data['dropped']} (1 in {data['sample_every']})"
+    return (
+        f"counted {data['images']} images, dropped {data['dropped']} (1 in {data['sample_every']})"
+    )
 
 
 def report(figures: Figures, duration_s: float, rounds: int) -> list[str]:

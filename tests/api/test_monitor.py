@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -27,7 +28,7 @@ KEY = "monitor-key-0123456789"
 LAYERS = ["act1", "act2", "act3", "act_fc"]
 
 
-def started(model: Path, **settings: object) -> TestClient:
+def started(model: Path, **settings: Any) -> TestClient:
     client = TestClient(create_app(Settings(model_path=model, providers=["cpu"], **settings)))
     client.__enter__()
     wait_ready(client, timeout_s=120)
