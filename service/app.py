@@ -59,10 +59,8 @@ def create_app(
         activate.route(runtime),
         *geometry.routes(runtime),
     ]
-    app.include_router(health.router)
-    app.include_router(model_info.router)
-    app.include_router(activate.router)
-    app.include_router(monitor.router)
+    for router in (health.router, model_info.router, activate.router, monitor.router):
+        app.include_router(router)
     keys = settings.read_api_keys()
     stack.install(app, api_keys=keys)
     openapi.install(app, runtime, keys_required=bool(keys))
