@@ -4,6 +4,7 @@ ServiceError
 ├── InvalidInput            the request's data is wrong (shape, dtype, values, parameters)
 │   └── UnsupportedMediaType    a content type or file format we cannot read
 ├── NotFound                a named resource in the path (function, model) does not exist
+│   └── MonitorOff              the ReLU monitor is switched off
 ├── TooLarge                a request over a configured limit (bytes, images, elements)
 ├── Overloaded              the server is busy (queue full); retry later
 ├── DeadlineExceeded        the request waited longer than its deadline
@@ -39,6 +40,10 @@ class UnsupportedMediaType(InvalidInput):
 
 class NotFound(ServiceError):
     """A named resource in the path does not exist; the message lists the valid ones."""
+
+
+class MonitorOff(NotFound):
+    """The ReLU monitor is off; the message names the setting."""
 
 
 class TooLarge(ServiceError):

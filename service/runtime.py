@@ -29,7 +29,7 @@ from service.classifier.monitor.metrics import ReluCollector
 from service.classifier.monitor.relu import ReluMonitor
 from service.classifier.predict import Predictor
 from service.config import Settings
-from service.errors import GeometryUnavailable, NotFound, NotReady
+from service.errors import GeometryUnavailable, MonitorOff, NotReady
 from service.offload import ByteBudget
 
 log = logging.getLogger("relu_serve")
@@ -97,11 +97,11 @@ class Runtime:
         return geometry
 
     def ready_monitor(self) -> ReluMonitor:
-        """The ReLU monitor once ready; NotReady before, NotFound when it is switched off."""
+        """The ReLU monitor once ready; NotReady before, MonitorOff when it is switched off."""
         self.ready_predictor()
         relu = self.monitoring.relu if self.monitoring is not None else None
         if relu is None:
-            raise NotFound(
+            raise MonitorOff(
                 "the ReLU monitor is off (RELU_SERVE_MONITOR=false or a model "
                 "without activation layers in its metadata)"
             )

@@ -16,6 +16,7 @@ from service.errors import (
     GeometryUnavailable,
     InvalidInput,
     ModelLoadError,
+    MonitorOff,
     NotFound,
     NotReady,
     OodUnavailable,
@@ -31,6 +32,7 @@ STATUS: dict[type[ServiceError], int] = {
     InvalidInput: 422,
     UnsupportedMediaType: 415,
     NotFound: 404,
+    MonitorOff: 404,
     TooLarge: 413,
     Overloaded: 503,
     DeadlineExceeded: 504,
@@ -55,6 +57,11 @@ EXAMPLES: dict[type[ServiceError], tuple[str, str]] = {
         "hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish, prelu, "
         "relu, relu6, rrelu, selu, sigmoid, silu, softmax, softplus, softshrink, softsign, "
         "swish, tanh, tanhshrink, threshold",
+    ),
+    MonitorOff: (
+        "the monitor is off",
+        "the ReLU monitor is off (RELU_SERVE_MONITOR=false or a model without activation "
+        "layers in its metadata)",
     ),
     TooLarge: ("over a limit", "the request body exceeds the limit of 134217728 bytes"),
     Overloaded: (

@@ -17,9 +17,12 @@ from fastapi.testclient import TestClient
 from scipy.special import logsumexp
 
 from model_export import data
-from service.api.schemas.predict import ZERO
+from service.api.errors import EXAMPLES
+from service.api.schemas.monitor import EXAMPLE
+from service.api.schemas.predict import OOD_RESPONSE, ZERO
 from service.app import create_app
 from service.config import Settings
+from service.errors import MonitorOff, OodUnavailable
 from tests.api.conftest import wait_ready
 from tests.api.test_predict_live import wait_every_worker_ready
 from tests.live_server import live_server
@@ -99,7 +102,7 @@ def test_the_monitor_switched_off(dry_run_model: Path) -> None:
     try:
         response = client.get("/monitor/relu")
         assert response.status_code == 404
-        assert response.json()["detail"].startswith("the ReLU monitor is off")
+        assert response.json()["detail"] == EXAMPLES[MonitorOff][1]
         assert client.post("/predict", json={"inputs": ZERO}).status_code == 200
         # The OOD score does not need the monitor.
         answer = client.post("/predict", json={"inputs": ZERO, "return_ood": True}).json()
@@ -142,10 +145,7 @@ def test_a_model_without_patterns_answers_501_for_return_ood(
     try:
         response = client.post("/predict", json={"inputs": ZERO, "return_ood": True})
         assert response.status_code == 501
-        assert response.json()["detail"] == (
-            "this model carries no OOD reference patterns (exported before they existed); "
-            "re-export it with `python -m model_export` to get return_ood"
-        )
+        assert response.json()["detail"] == EXAMPLES[OodUnavailable][1]
         assert client.post("/predict", json={"inputs": ZERO}).status_code == 200
         # Both images ran through the model (the refused one too, before its score was asked).
         assert client.get("/monitor/relu").json()["images"] == 2
@@ -166,6 +166,20 @@ def test_a_model_whose_patterns_file_is_missing(dry_run_model: Path, tmp_path: P
         client.__exit__(None, None, None)
 
 
+def test_the_openapi_document_describes_the_monitor(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path, method in (("/monitor/relu", "get"), ("/monitor/relu/reset", "post")):
+        operation = spec["paths"][path][method]
+        assert operation["description"]
+        assert "404" in operation["responses"]
+    schema = spec["components"]["schemas"]["ReluActivity"]
+    assert schema["examples"][0]["layers"][0]["name"] == "act_fc"
+    predict = spec["paths"]["/predict"]["post"]
+    assert "501" in predict["responses"]
+    examples = predict["requestBody"]["content"]["application/json"]["examples"]
+    assert examples["with out-of-distribution scores"]["value"]["return_ood"] is True
+
+
 @pytest.mark.slow
 def test_the_test_split_reproduces_the_reports_dead_units(trained_model: Path) -> None:
     """The export's test split sent through /predict with sampling at 1: every layer's dead
@@ -180,9 +194,19 @@ def test_the_test_split_reproduces_the_reports_dead_units(trained_model: Path) -
             body = {"inputs": raw[start : start + 25].tolist()}
             assert client.post("/predict", json=body).status_code == 200
         body = client.get("/monitor/relu").json()
+        zero = client.post("/predict", json={"inputs": ZERO, "top_k": 1, "return_ood": True})
     finally:
         client.__exit__(None, None, None)
     assert body["images"] == len(raw) == report["split_sizes"]["test"]
+    # The documented examples are this model's answers (another CPU may flip a unit near 0).
+    fc = body["layers"][3]
+    assert fc["dead"] == EXAMPLE["layers"][0]["dead"]
+    assert np.abs(np.subtract(fc["fires"], EXAMPLE["layers"][0]["fires"])).max() <= 2
+    shown = OOD_RESPONSE["predictions"][0]["ood"]
+    assert zero.json()["predictions"][0]["ood"]["hamming"] == shown["hamming"]
+    assert zero.json()["predictions"][0]["ood"]["energy"] == pytest.approx(
+        shown["energy"], abs=1e-3
+    )
     for layer in body["layers"]:
         expected = report["dead_units"][layer["name"]]
         assert layer["units"] == expected["units"]

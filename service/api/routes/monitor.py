@@ -10,7 +10,7 @@ from service.api import errors
 from service.api.deps import RuntimeDep
 from service.api.schemas.monitor import LayerActivity, ReluActivity
 from service.classifier.monitor.relu import BOUNDS, Figures, ReluMonitor
-from service.errors import NotFound, NotReady
+from service.errors import MonitorOff, NotReady
 
 router = APIRouter(tags=["monitor"])
 #: How long a read waits for this worker's queued images to be counted.
@@ -18,7 +18,7 @@ FLUSH_S = 2.0
 
 
 @router.get(
-    "/monitor/relu", response_model=ReluActivity, responses=errors.responses(NotFound, NotReady)
+    "/monitor/relu", response_model=ReluActivity, responses=errors.responses(MonitorOff, NotReady)
 )
 async def relu_activity(runtime: RuntimeDep) -> ReluActivity:
     """Per activation layer, on the sampled /predict images of every worker: units, images,
@@ -32,7 +32,7 @@ async def relu_activity(runtime: RuntimeDep) -> ReluActivity:
 @router.post(
     "/monitor/relu/reset",
     response_model=ReluActivity,
-    responses=errors.responses(NotFound, NotReady),
+    responses=errors.responses(MonitorOff, NotReady),
 )
 async def reset_relu_activity(runtime: RuntimeDep) -> ReluActivity:
     """Zero the monitor's counts in every worker and start a new window; answers the

@@ -6,6 +6,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: Per unit of act_fc: the test images (of 270) it fired on; 0 = dead.
+_FIRES = (
+    "176 0 131 138 140 180 0 141 116 165 0 61 0 0 194 88 133 168 135 0 167 0 146 116 0 177 0 40 "
+    "0 172 144 177 0 168 0 211 40 182 0 36 169 178 0 124 159 121 121 148 163 100 140 1 137 113 "
+    "69 160 124 125 0 147 108 150 0 116 119 160 156 176 103 90 0 135 103 175 171 149 47 0 0 179 "
+    "0 0 0 0 171 151 0 187 114 102 196 167 100 0 122 0 147 185 173 122 118 0 170 166 0 132 45 0 "
+    "186 102 224 79 173 3 99 125 0 113 0 0 79 0 0 97 37 159 64 160"
+)
+_FC_FIRES = [int(count) for count in _FIRES.split()]
+#: A real answer of the default model (`make model`) after the export's test split went through
+#: /predict with RELU_SERVE_MONITOR_SAMPLE_EVERY=1; of the four layers, act_fc is shown.
 EXAMPLE: dict[str, Any] = {
     "images": 270,
     "dropped": 0,
@@ -20,12 +31,12 @@ EXAMPLE: dict[str, Any] = {
             "name": "act_fc",
             "units": 128,
             "images": 270,
-            "mean_active_fraction": 0.2766,
-            "active_fraction_histogram": [0, 0, 0, 0, 42, 152, 70, 6, *[0] * 12],
+            "mean_active_fraction": 0.3601273148148148,
+            "active_fraction_histogram": [0, 0, 0, 0, 0, 4, 104, 129, 31, 2, *[0] * 10],
             "dead_units": 34,
             "dead_fraction": 0.265625,
-            "dead": [0, 3, 9, "..."],
-            "fires": [0, 112, 57, "..."],
+            "dead": [i for i, count in enumerate(_FC_FIRES) if count == 0],
+            "fires": _FC_FIRES,
         }
     ],
 }
@@ -50,7 +61,7 @@ class LayerActivity(BaseModel):
 
 
 class ReluActivity(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"example": EXAMPLE})
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
 
     images: int = Field(description="sampled images counted, every worker summed")
     dropped: int = Field(description="sampled images skipped because the counter was behind")
