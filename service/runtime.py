@@ -79,6 +79,8 @@ class Runtime:
         if self.monitoring is not None:
             self.monitoring.stop()
             self.monitoring = None
+        if self._own_dir is not None:
+            self._own_dir.cleanup()
 
     def ready_predictor(self) -> Predictor:
         """The predictor once warmed up; NotReady with the reason before that."""

@@ -111,6 +111,19 @@ def test_the_monitor_switched_off(dry_run_model: Path) -> None:
         client.__exit__(None, None, None)
 
 
+def test_an_unusable_monitor_dir_turns_the_monitor_off_not_the_service(
+    dry_run_model: Path, tmp_path: Path
+) -> None:
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a directory")
+    client = started(dry_run_model, monitor_dir=occupied)
+    try:
+        assert client.get("/monitor/relu").status_code == 404
+        assert client.post("/predict", json={"inputs": ZERO}).status_code == 200
+    finally:
+        client.__exit__(None, None, None)
+
+
 def test_return_ood_scores_each_image(client: TestClient) -> None:
     images = [ZERO, [[16.0] * 8] * 8, [[0.0] * 8] * 8]
     body = {"inputs": images, "return_ood": True, "return_logits": True}

@@ -38,15 +38,7 @@ class Monitoring:
         except ModelLoadError as exc:
             log.warning("monitor and OOD score off: %s", exc.message)
             return cls(None, OodUnavailable(f"the OOD score is off: {exc.message}"))
-        relu = None
-        if settings.monitor:
-            store = Store(directory, Layout([layer.units for layer in probe.layers]))
-            relu = ReluMonitor(
-                probe,
-                store,
-                sample_every=settings.monitor_sample_every,
-                window_images=settings.monitor_window_images,
-            )
+        relu = _relu_monitor(probe, settings, directory) if settings.monitor else None
         try:
             ood: OodScorer | OodUnavailable = OodScorer.load(classifier, probe)
         except OodUnavailable as exc:
@@ -68,3 +60,19 @@ class Monitoring:
     def stop(self) -> None:
         if self.relu is not None:
             self.relu.stop()
+
+
+def _relu_monitor(probe: Probe, settings: Settings, directory: Path) -> ReluMonitor | None:
+    """The monitor counting into ``directory``; None (logged) when the directory is unusable:
+    /predict must not depend on it."""
+    try:
+        store = Store(directory, Layout([layer.units for layer in probe.layers]))
+    except OSError as exc:
+        log.warning("relu monitor off: cannot use %s (%s)", directory, exc.strerror or exc)
+        return None
+    return ReluMonitor(
+        probe,
+        store,
+        sample_every=settings.monitor_sample_every,
+        window_images=settings.monitor_window_images,
+    )
