@@ -6,6 +6,7 @@ of one image at 1 and 64 connections. `make bench` runs it; alone: `python -m be
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -36,11 +37,16 @@ class Figures:
 
     p50_ms: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     rps: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    #: Server CPU time (user + system, all its threads) per successful request, in us.
+    cpu_us: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     monitored: dict[str, str] = field(default_factory=dict)
 
-    def add(self, variant: str, conns: int, result: c.WrkResult) -> None:
-        self.p50_ms.setdefault((variant, conns), []).append(result.p50_ms)
-        self.rps.setdefault((variant, conns), []).append(result.ok_per_s)
+    def add(self, variant: str, conns: int, result: c.WrkResult, cpu_s: float) -> None:
+        key = (variant, conns)
+        self.p50_ms.setdefault(key, []).append(result.p50_ms)
+        self.rps.setdefault(key, []).append(result.ok_per_s)
+        done = max(1, result.requests - result.status_errors)
+        self.cpu_us.setdefault(key, []).append(cpu_s / done * 1e6)
 
     def median(self, table: dict[tuple[str, int], list[float]], variant: str, conns: int) -> float:
         return statistics.median(table[(variant, conns)])
@@ -68,11 +74,15 @@ def measure(model: Path, work: Path, *, duration_s: float, rounds: int) -> Figur
             argv = [c.PYTHON, "-m", "service"]
             name = f"monitor-{variant.replace(' ', '')}"
             spec_env = {**env, **VARIANTS[variant]}
-            with c.serve(name, argv, env=spec_env, port=port, ready_path="/readyz", log_dir=work):
+            serving = c.serve(
+                name, argv, env=spec_env, port=port, ready_path="/readyz", log_dir=work
+            )
+            with serving as server:
                 for conns in CONNECTIONS:
                     c.run_wrk(
                         "predict_json.lua", url, connections=conns, duration_s=1, body_dir=work
                     )
+                    before = cpu_seconds(server.process.pid)
                     result, _ = c.run_wrk(
                         "predict_json.lua",
                         url,
@@ -80,10 +90,17 @@ def measure(model: Path, work: Path, *, duration_s: float, rounds: int) -> Figur
                         duration_s=duration_s,
                         body_dir=work,
                     )
-                    figures.add(variant, conns, result)
+                    figures.add(variant, conns, result, cpu_seconds(server.process.pid) - before)
                 if variant != "off":
                     figures.monitored[variant] = _monitored(port)
     return figures
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _monitored(port: int) -> str:
@@ -102,14 +119,17 @@ def report(figures: Figures, duration_s: float, rounds: int) -> list[str]:
     lines = [
         f"\nReLU monitor cost: /predict JSON, 1 image; {rounds} rounds x {duration_s:g} s per row, "
         f"medians; default sampling: 1 in {Settings.model_fields['monitor_sample_every'].default}",
-        f"{'variant':10} {'p50 c1 ms':>10} {'req/s c1':>9} {'p50 c64 ms':>11} {'req/s c64':>10}",
+        f"{'variant':10} {'p50 c1 ms':>10} {'req/s c1':>9} {'CPU us/req c1':>14} "
+        f"{'p50 c64 ms':>11} {'req/s c64':>10} {'CPU us/req c64':>15}",
     ]
     for variant in VARIANTS:
         lines.append(
             f"{variant:10} {figures.median(figures.p50_ms, variant, 1):10.3f} "
             f"{figures.median(figures.rps, variant, 1):9.0f} "
+            f"{figures.median(figures.cpu_us, variant, 1):14.0f} "
             f"{figures.median(figures.p50_ms, variant, 64):11.3f} "
-            f"{figures.median(figures.rps, variant, 64):10.0f}"
+            f"{figures.median(figures.rps, variant, 64):10.0f} "
+            f"{figures.median(figures.cpu_us, variant, 64):15.0f}"
         )
     for variant, counted in figures.monitored.items():
         lines.append(f"  {variant}: {counted} (last round)")
@@ -126,13 +146,23 @@ def report(figures: Figures, duration_s: float, rounds: int) -> list[str]:
             f"[{'PASS' if rps >= min_rps else 'FAIL'}] monitor {variant}: req/s c64 {rps:.3f}x "
             f"off (target >= {min_rps:.2f}x)"
         )
+    for variant in TARGETS:
+        ratios = [
+            figures.median(figures.cpu_us, variant, conns)
+            / figures.median(figures.cpu_us, "off", conns)
+            for conns in CONNECTIONS
+        ]
+        lines.append(
+            f"server CPU per request, monitor {variant} / off: c1 {ratios[0]:.3f}x, "
+            f"c64 {ratios[1]:.3f}x (less sensitive to other load than latency)"
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.monitor", description=__doc__)
     parser.add_argument("--duration", type=float, default=5, help="seconds per row (default 5)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of all variants (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all variants (default 3)")
     args = parser.parse_args(argv)
     problems = c.missing_tools()
     if problems:

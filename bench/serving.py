@@ -612,7 +612,7 @@ def monitor_cost(model: Path, work: Path, args: argparse.Namespace) -> list[str]
     skipped with --only (``--only monitor`` runs it alone)."""
     if args.only:
         return []
-    rounds = 1 if args.quick else 2
+    rounds = 1 if args.quick else 3
     print(f"ReLU monitor cost: 3 servers x {rounds} round(s) ...", flush=True)
     try:
         figures = monitor.measure(model, work, duration_s=args.duration, rounds=rounds)
