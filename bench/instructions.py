@@ -222,6 +222,7 @@ async def measure_blocks(app: App, args: argparse.Namespace) -> list[float]:
     best: list[float] = []
     for count in args.requests:
         if args.mark:
+            settle(app)
             mark()
         seconds = []
         for _ in range(args.repeat):
@@ -230,8 +231,18 @@ async def measure_blocks(app: App, args: argparse.Namespace) -> list[float]:
             seconds.append(time.perf_counter() - started)
         best.append(min(seconds) / max(count, 1) * 1e6)
     if args.mark:
+        settle(app)
         mark()
     return best
+
+
+def settle(app: App) -> None:
+    """Wait until relu-serve's ReLU monitor has counted the images sampled so far: its
+    background thread's work then lands in the block of the requests that caused it."""
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    relu = getattr(getattr(runtime, "monitoring", None), "relu", None)
+    if relu is not None and not relu.flush(timeout_s=600):
+        raise SystemExit("the ReLU monitor did not catch up within 600 s")
 
 
 async def count_calls(app: App, requests: int) -> dict[str, float]:

@@ -11,12 +11,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from bench import _common as c
+from bench import instructions
 from service.api.schemas.predict import ZERO
 from service.config import Settings
 
@@ -159,21 +161,64 @@ def report(figures: Figures, duration_s: float, rounds: int) -> list[str]:
     return lines
 
 
+def instructions_per_request(model: Path, work: Path) -> dict[str, float]:
+    """CPU instructions per JSON /predict request of each variant (callgrind, all threads: the
+    monitor's counting thread included, settled before each block boundary), the in-process
+    driver of bench/instructions.py; independent of the machine's load, unlike the wrk rows."""
+    native = instructions.time_app("relu", model, requests=200, blocks=1)
+    pin = ["--inline-max-images", str(native["inline_max_images"])]
+    low, high = instructions.N1, instructions.N2
+
+    def one(variant: str) -> float:
+        out = work / f"monitor-{variant.replace(' ', '')}.callgrind"
+        argv = [*instructions.VALGRIND, f"--callgrind-out-file={out}"]
+        argv += instructions.driver_argv(
+            "relu", model, (low, high), "--mark", "--warmup", str(instructions.WARMUP), *pin
+        )
+        env = {**instructions.driver_env(model), **VARIANTS[variant]}
+        instructions.run_driver_process(argv, env, f"callgrind run, monitor {variant}")
+        parts = sorted(out.parent.glob(f"{out.name}.*"), key=lambda p: int(p.suffix[1:]))
+        totals = [instructions.read_total(part) for part in parts[1:3]]
+        return (totals[1] - totals[0]) / (high - low)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(VARIANTS, pool.map(one, VARIANTS), strict=True))
+
+
+def instruction_lines(counts: dict[str, float]) -> list[str]:
+    off = counts["off"]
+    lines = ["\nCPU instructions per /predict request (callgrind, in-process, all threads):"]
+    for variant, count in counts.items():
+        lines.append(f"  monitor {variant:8} {count:12,.0f}  {count / off:.3f}x off")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.monitor", description=__doc__)
     parser.add_argument("--duration", type=float, default=5, help="seconds per row (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of all variants (default 3)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count CPU instructions per request of each variant (valgrind, ~5 min)",
+    )
+    parser.add_argument("--no-wrk", action="store_true", help="skip the wrk rows")
     args = parser.parse_args(argv)
-    problems = c.missing_tools()
+    problems = [] if args.no_wrk else c.missing_tools()
     if problems:
         print("bench: " + "\n       ".join(problems), file=sys.stderr)
         return 2
+    lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="relu-serve-bench-") as tmp:
         model = Path(tmp) / "digits.onnx"
         argv_export = [c.PYTHON, "-m", "model_export", "--dry-run", "--out", str(model)]
         subprocess.run(argv_export, cwd=c.ROOT, check=True, capture_output=True)
-        figures = measure(model, Path(tmp), duration_s=args.duration, rounds=args.rounds)
-    print("\n".join(report(figures, args.duration, args.rounds)))
+        if not args.no_wrk:
+            figures = measure(model, Path(tmp), duration_s=args.duration, rounds=args.rounds)
+            lines += report(figures, args.duration, args.rounds)
+        if args.instructions:
+            lines += instruction_lines(instructions_per_request(model, Path(tmp)))
+    print("\n".join(lines))
     return 0
 
 
