@@ -70,6 +70,8 @@ class ReluMonitor:
         self.store = store
         self.sample_every = sample_every
         self.window_images = window_images
+        #: How long the counter thread gathers samples before a probe run (COLLECT_S).
+        self.collect_s = COLLECT_S
         self._counter = Counter(store, window_images)
         self._queue: queue.SimpleQueue[np.ndarray[Any, Any] | None] = queue.SimpleQueue()
         self._seen = 0
@@ -141,7 +143,7 @@ class ReluMonitor:
             if batches[0] is not None:
                 # Let a few more arrive: one probe run over many images costs far less per
                 # image than one run each (batch 64: ~30 us per image, batch 1: ~90 us).
-                time.sleep(COLLECT_S)
+                time.sleep(self.collect_s)
             while not self._queue.empty() and len(batches) < MAX_RUN_BATCHES:
                 batches.append(self._queue.get())
             real = [b for b in batches if b is not None]

@@ -45,6 +45,11 @@ class Layout:
         self.size = self.fires.stop
         bounds = np.cumsum([0, *units])
         self.layer_slices = tuple(slice(int(a), int(b)) for a, b in itertools.pairwise(bounds))
+        #: Where each layer starts among the units (np.add.reduceat), units per layer, and the
+        #: first histogram slot of each layer.
+        self.starts = bounds[:-1]
+        self.units_array = np.array(units)
+        self.hist_offsets = np.arange(layers) * BINS
 
 
 class Store:
@@ -63,7 +68,8 @@ class Store:
         with self.locked():
             self._epoch_map = _open(directory / _EPOCH, 1)
             name = f"worker-{worker or os.getpid()}.i64"
-            self.counts = _open(directory / name, layout.size)
+            # A plain ndarray view: np.memmap's own indexing costs microseconds per access.
+            self.counts = _open(directory / name, layout.size).view(np.ndarray)
         self.epoch = int(self._epoch_map[0])
 
     @contextlib.contextmanager
