@@ -173,7 +173,15 @@ def instructions_per_request(model: Path, work: Path) -> dict[str, float]:
         out = work / f"monitor-{variant.replace(' ', '')}.callgrind"
         argv = [*instructions.VALGRIND, f"--callgrind-out-file={out}"]
         argv += instructions.driver_argv(
-            "relu", model, (low, high), "--mark", "--warmup", str(instructions.WARMUP), *pin
+            "relu",
+            model,
+            (low, high),
+            "--mark",
+            "--warmup",
+            str(instructions.WARMUP),
+            *pin,
+            "--ready-timeout",
+            "3000",
         )
         env = {**instructions.driver_env(model), **VARIANTS[variant]}
         instructions.run_driver_process(argv, env, f"callgrind run, monitor {variant}")
