@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -51,11 +52,21 @@ def digits(n: int, seed: int = 0) -> list:
     return rng.integers(0, 17, (n, 8, 8)).astype(float).tolist()
 
 
+def counted(client: TestClient, images: int, timeout_s: float = 300) -> dict[str, Any]:
+    """GET /monitor/relu until it has counted ``images`` (bounded): each read waits 2 s for the
+    counter thread, which runs at the lowest priority and may lag on a busy machine."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body: dict[str, Any] = client.get("/monitor/relu").json()
+        if body["images"] >= images or time.monotonic() > deadline:
+            return body
+
+
 def test_counts_every_image_with_sampling_1(client: TestClient) -> None:
     client.post("/monitor/relu/reset")
     for n in (1, 5, 3):
         assert client.post("/predict", json={"inputs": digits(n, n)}).status_code == 200
-    body = client.get("/monitor/relu").json()
+    body = counted(client, 9)
     assert body["images"] == 9
     assert body["sample_every"] == 1
     assert body["window"] == "every sampled image since start or the last reset"
@@ -75,7 +86,7 @@ def test_reset_zeroes_the_counts_and_needs_the_key(client: TestClient) -> None:
     client.post("/predict", json={"inputs": ZERO})
     refused = client.post("/monitor/relu/reset", headers={"X-API-Key": "wrong-key-0000000000"})
     assert refused.status_code == 401
-    assert client.get("/monitor/relu").json()["images"] >= 1
+    assert counted(client, 1)["images"] >= 1
     answer = client.post("/monitor/relu/reset")
     assert answer.status_code == 200
     assert answer.json()["images"] == 0
@@ -89,7 +100,7 @@ def test_sampling_counts_one_image_in_k(dry_run_model: Path) -> None:
     try:
         client.post("/predict", json={"inputs": digits(10)})  # images 0, 4, 8
         client.post("/predict", json={"inputs": digits(3)})  # image 12
-        body = client.get("/monitor/relu").json()
+        body = counted(client, 3)
         assert body["sample_every"] == 4
         assert body["window"] == "the last 3 sampled images of each worker"
         assert body["images"] == 3  # 4 sampled, the window keeps 3
@@ -161,7 +172,7 @@ def test_a_model_without_patterns_answers_501_for_return_ood(
         assert response.json()["detail"] == EXAMPLES[OodUnavailable][1]
         assert client.post("/predict", json={"inputs": ZERO}).status_code == 200
         # Both images ran through the model (the refused one too, before its score was asked).
-        assert client.get("/monitor/relu").json()["images"] == 2
+        assert counted(client, 2)["images"] == 2
     finally:
         client.__exit__(None, None, None)
 
@@ -206,7 +217,7 @@ def test_the_test_split_reproduces_the_reports_dead_units(trained_model: Path) -
         for start in range(0, len(raw), 25):  # batches of several sizes, as traffic comes
             body = {"inputs": raw[start : start + 25].tolist()}
             assert client.post("/predict", json=body).status_code == 200
-        body = client.get("/monitor/relu").json()
+        body = counted(client, len(raw))
         zero = client.post("/predict", json={"inputs": ZERO, "top_k": 1, "return_ood": True})
     finally:
         client.__exit__(None, None, None)
