@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from model_export.data import DataError, Dataset, Splits
 from model_export.export import MIN_OPSET, ExportError
 from model_export.net import ACTIVATIONS
-from service.metadata import ModelMetadata
+from service.metadata import ModelMetadata, PatternsRef
 
 #: The model `make serve` serves; written only for the digits or when --out names it.
 DEFAULT_OUT = Path("models/relu_cnn.onnx")
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` and argument errors answer without loading torch.
     import torch
 
-    from model_export import data, export
+    from model_export import data, export, patterns
     from model_export.net import ReluCNN
     from model_export.train import (
         TrainConfig,
@@ -152,9 +152,10 @@ def run(args: argparse.Namespace) -> int:
     x_test = normalise(splits.test.x, splits)
     _, test_acc, preds = evaluate(model, x_test, torch.from_numpy(splits.test.y))
     proto = export.to_onnx(model, input_shape, args.opset)
-    metadata = _metadata(
-        args, dataset, splits, test_acc, export.activation_outputs(proto, model.activation_layers)
-    )
+    # The OOD reference first: the model's metadata carries its hash.
+    reference = patterns.write(patterns.training_patterns(model, splits), args.out, args.hidden)
+    outputs = export.activation_outputs(proto, model.activation_layers)
+    metadata = _metadata(args, dataset, splits, test_acc, outputs, reference)
     proto = export.stamp(proto, metadata)
     max_diff = export.check_parity(proto, model, x_test.numpy())
     export.save(proto, args.out)
@@ -207,6 +208,7 @@ def _metadata(
     splits: Splits,
     test_acc: float,
     activation_outputs: dict[str, str],
+    ood_patterns: PatternsRef,
 ) -> ModelMetadata:
     """The metadata the service reads: what the model is, its input contract and its origin."""
     import torch
@@ -229,6 +231,7 @@ def _metadata(
         torch_version=torch.__version__,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         activation_outputs=activation_outputs,
+        ood_patterns=ood_patterns,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from service.classifier.model import Classifier
+from service.classifier.monitor import store
 from service.config import Settings
 from service.errors import ModelLoadError
 from service.logs import log_config
@@ -47,6 +49,7 @@ def main() -> int:
     }
     GuardedHttpProtocol.configure(settings)
     remove_metrics_dir = metrics_directory(settings)
+    settings = _fresh_monitor_dir(settings)
     # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with the
     # default action that would end the process with -15 instead of 0.
     signal.signal(signal.SIGTERM, lambda sig, frame: None)
@@ -95,6 +98,16 @@ def metrics_directory(settings: Settings) -> Callable[[], None]:
         stale.unlink()
     os.environ[MULTIPROC_ENV] = str(settings.metrics_dir)
     return lambda: None
+def _fresh_monitor_dir(settings: Settings) -> Settings:
+    """One monitor directory for all workers, emptied now (counts of an earlier run are gone);
+    a temporary one unless RELU_SERVE_MONITOR_DIR names it, removed at exit."""
+    directory = settings.monitor_dir
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="relu-serve-monitor-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    store.prepare(directory)
+    os.environ["RELU_SERVE_MONITOR_DIR"] = str(directory)  # the worker processes read it
+    return settings.model_copy(update={"monitor_dir": directory})
 
 
 def _describe(exc: ValidationError) -> str:

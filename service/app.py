@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from service import __version__
 from service.api import errors, openapi, stack
 from service.api.responses import OrjsonResponse
-from service.api.routes import activate, geometry, health, metrics, model_info, predict
+from service.api.routes import activate, geometry, health, metrics, model_info, monitor, predict
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.runtime import Runtime
@@ -50,9 +50,8 @@ def create_app(
         activate.route(runtime),
         *geometry.routes(runtime),
     ]
-    app.include_router(health.router)
-    app.include_router(model_info.router)
-    app.include_router(activate.router)
+    for router in (health.router, model_info.router, activate.router, monitor.router):
+        app.include_router(router)
     if settings.metrics:
         app.include_router(metrics.router)
     keys = settings.read_api_keys()

@@ -143,6 +143,21 @@ class Settings(BaseSettings):
     """Origins allowed to call the API from a browser, comma-separated (`*` for any); empty:
     no CORS headers, so browsers refuse cross-origin calls."""
 
+    monitor: bool = True
+    """Count which ReLU units fire on sampled /predict images (GET /monitor/relu and the
+    relu_serve_relu_* metrics); the counting runs in a background thread, off the request path."""
+
+    monitor_sample_every: int = Field(8, ge=1)
+    """The ReLU monitor counts every k-th image of each worker's /predict traffic (1: all)."""
+
+    monitor_window_images: int = Field(0, ge=0)
+    """Count only the last N sampled images of each worker (0: every image since start or the
+    last POST /monitor/relu/reset)."""
+
+    monitor_dir: Path | None = None
+    """Directory of the monitor's per-worker counts files, summed when read; `python -m
+    service` empties it at start. Default: a fresh temporary directory per server."""
+
     access_log: bool = False
     """Log one line per request (uvicorn's access log). Off by default: at ~10k requests/s the
     logging costs more than the model; put request logs on the proxy in front instead."""

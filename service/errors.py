@@ -4,11 +4,13 @@ ServiceError
 ├── InvalidInput            the request's data is wrong (shape, dtype, values, parameters)
 │   └── UnsupportedMediaType    a content type or file format we cannot read
 ├── NotFound                a named resource in the path (function, model) does not exist
+│   └── MonitorOff              the ReLU monitor is switched off
 ├── TooLarge                a request over a configured limit (bytes, images, elements)
 ├── Overloaded              the server is busy (queue full); retry later
 ├── DeadlineExceeded        the request waited longer than its deadline
 ├── NotReady                the model is not loaded or warmed up yet
 ├── GeometryUnavailable     the geometry endpoints cannot evaluate this model (its ops)
+├── OodUnavailable          the model has no OOD reference patterns (or the monitor is off)
 └── ModelLoadError          the model file is missing, unreadable or lacks our metadata
 """
 
@@ -40,6 +42,10 @@ class NotFound(ServiceError):
     """A named resource in the path does not exist; the message lists the valid ones."""
 
 
+class MonitorOff(NotFound):
+    """The ReLU monitor is off; the message names the setting."""
+
+
 class TooLarge(ServiceError):
     """The request exceeds a configured limit; the message names the limit."""
 
@@ -62,6 +68,10 @@ class NotReady(ServiceError):
 
 class GeometryUnavailable(ServiceError):
     """The served model holds ops the geometry evaluator lacks; the message names them."""
+
+
+class OodUnavailable(ServiceError):
+    """The OOD score cannot be computed for this model; the message says why and what to do."""
 
 
 class ModelLoadError(ServiceError):

@@ -22,6 +22,20 @@ OUTPUT_NAME = "logits"
 
 
 @dataclass(frozen=True)
+class PatternsRef:
+    """The training images' activation patterns of one layer, bit-packed beside the model: the
+    reference of the out-of-distribution score (numpy .npy, uint8, np.packbits of ``> 0``)."""
+
+    #: File name, in the model's folder.
+    file: str
+    sha256: str
+    layer: str
+    #: Distinct patterns stored (rows) and units per pattern (bits).
+    patterns: int
+    units: int
+
+
+@dataclass(frozen=True)
 class ModelMetadata:
     """Everything the service needs to know about a model; it hard-codes none of it."""
 
@@ -45,6 +59,8 @@ class ModelMetadata:
     created: str
     #: Activation layer name -> the ONNX tensor it outputs (for dead-unit monitoring).
     activation_outputs: dict[str, str] = field(default_factory=dict)
+    #: The OOD reference patterns; None in models exported before they existed.
+    ood_patterns: PatternsRef | None = None
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2:

@@ -13,8 +13,10 @@ import asyncio
 import gc
 import logging
 import signal
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from prometheus_client.registry import Collector
@@ -23,9 +25,12 @@ from service import metrics
 from service.classifier.geometry.feature import Geometry
 from service.classifier.inference import Inference
 from service.classifier.model import Classifier, warmup_sizes
+from service.classifier.monitor.feature import Monitoring
+from service.classifier.monitor.metrics import ReluCollector
+from service.classifier.monitor.relu import ReluMonitor
 from service.classifier.predict import Predictor
 from service.config import Settings
-from service.errors import GeometryUnavailable, NotReady
+from service.errors import GeometryUnavailable, MonitorOff, NotReady
 from service.offload import ByteBudget
 
 log = logging.getLogger("relu_serve")
@@ -42,6 +47,10 @@ class Runtime:
         self.predictor: Predictor | None = None
         #: Set with the predictor: the geometry endpoints' evaluator, or why there is none.
         self.geometry: Geometry | GeometryUnavailable | None = None
+        #: Set with the predictor: the ReLU monitor and the OOD scorer (or why not).
+        self.monitoring: Monitoring | None = None
+        #: Prometheus collectors that /metrics renders beside the registry's own series.
+        self.collectors: list[Collector] = []
         self.stopping = False
         #: Request bytes held across this worker's requests (max_inflight_bytes).
         self.inflight = ByteBudget(settings.max_inflight_bytes)
@@ -51,6 +60,7 @@ class Runtime:
         self._warming: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._undo_sigterm: Callable[[], None] = lambda: None
+        self._own_dir: tempfile.TemporaryDirectory[str] | None = None
 
     async def start(self) -> None:
         """Load the model (unless given), start inference and warm up in the background."""
@@ -79,6 +89,11 @@ class Runtime:
         self.predictor = None
         if self.inference is not None:
             await self.inference.stop()
+        if self.monitoring is not None:
+            self.monitoring.stop()
+            self.monitoring = None
+        if self._own_dir is not None:
+            self._own_dir.cleanup()
 
     def ready_predictor(self) -> Predictor:
         """The predictor once warmed up; NotReady with the reason before that."""
@@ -95,6 +110,17 @@ class Runtime:
             raise GeometryUnavailable(geometry.message)
         assert geometry is not None
         return geometry
+
+    def ready_monitor(self) -> ReluMonitor:
+        """The ReLU monitor once ready; NotReady before, MonitorOff when it is switched off."""
+        self.ready_predictor()
+        relu = self.monitoring.relu if self.monitoring is not None else None
+        if relu is None:
+            raise MonitorOff(
+                "the ReLU monitor is off (RELU_SERVE_MONITOR=false or a model "
+                "without activation layers in its metadata)"
+            )
+        return relu
 
     def loaded_classifier(self) -> Classifier:
         """The classifier once loaded (it may still be warming up); NotReady before that."""
@@ -114,7 +140,10 @@ class Runtime:
             self.not_ready_reason = f"warming up at batch sizes {', '.join(map(str, sizes))}"
             await asyncio.to_thread(inference.classifier.warm_up, sizes)
             inline = await asyncio.to_thread(inference.calibrate)
-            predictor = Predictor(inference, self.settings)
+            monitoring = await asyncio.to_thread(
+                Monitoring.load, inference.classifier, self.settings, self._monitor_dir()
+            )
+            predictor = Predictor(inference, self.settings, monitoring)
             self.geometry = await asyncio.to_thread(_load_geometry, inference, self.settings)
         except Exception as exc:  # readiness must report it; the process stays up for /healthz
             self.not_ready_reason = f"warm-up failed: {exc}"
@@ -123,6 +152,9 @@ class Runtime:
         # Everything alive now (modules, app, session) lives as long as the process: move it out
         # of the collector's sight, so that full collections stop walking it on the request path.
         gc.freeze()
+        self.monitoring = monitoring
+        if monitoring.relu is not None:
+            self.collectors.append(ReluCollector(monitoring.relu))
         self.predictor = predictor
         if self.settings.metrics:
             metrics.READY.set(1)
@@ -130,6 +162,13 @@ class Runtime:
         log.info(
             "ready: %s %s (batches of up to %d images run inline)", meta.name, meta.version, inline
         )
+
+    def _monitor_dir(self) -> Path:
+        """The settings' directory (shared by the workers), else one private to this app."""
+        if self.settings.monitor_dir is not None:
+            return self.settings.monitor_dir
+        self._own_dir = tempfile.TemporaryDirectory(prefix="relu-serve-monitor-")
+        return Path(self._own_dir.name)
 
     def _install_sigterm(self, drain_s: float) -> Callable[[], None]:
         """Put our SIGTERM handler in front of the server's; return the function that undoes it.

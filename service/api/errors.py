@@ -16,8 +16,10 @@ from service.errors import (
     GeometryUnavailable,
     InvalidInput,
     ModelLoadError,
+    MonitorOff,
     NotFound,
     NotReady,
+    OodUnavailable,
     Overloaded,
     ServiceError,
     TooLarge,
@@ -30,12 +32,14 @@ STATUS: dict[type[ServiceError], int] = {
     InvalidInput: 422,
     UnsupportedMediaType: 415,
     NotFound: 404,
+    MonitorOff: 404,
     TooLarge: 413,
     Overloaded: 503,
     DeadlineExceeded: 504,
     NotReady: 503,
     ModelLoadError: 503,
     GeometryUnavailable: 501,
+    OodUnavailable: 501,
 }
 
 #: A real message of each error, as the service words it with its default settings (the tests
@@ -54,6 +58,11 @@ EXAMPLES: dict[type[ServiceError], tuple[str, str]] = {
         "relu, relu6, rrelu, selu, sigmoid, silu, softmax, softplus, softshrink, softsign, "
         "swish, tanh, tanhshrink, threshold",
     ),
+    MonitorOff: (
+        "the monitor is off",
+        "the ReLU monitor is off (RELU_SERVE_MONITOR=false or a model without activation "
+        "layers in its metadata)",
+    ),
     TooLarge: ("over a limit", "the request body exceeds the limit of 134217728 bytes"),
     Overloaded: (
         "queue full (429 with RELU_SERVE_OVERLOAD_STATUS=429); Retry-After says when to retry",
@@ -69,6 +78,11 @@ EXAMPLES: dict[type[ServiceError], tuple[str, str]] = {
         "the geometry endpoints cannot evaluate this model: unsupported ops Softsign "
         "(supported: Add, Conv, Div, Elu, Erf, Flatten, Gemm, Identity, LeakyRelu, MatMul, "
         "MaxPool, Mul, Relu, Reshape, Sigmoid, Sub, Tanh); /predict is unaffected",
+    ),
+    OodUnavailable: (
+        "the model has no OOD reference patterns",
+        "this model carries no OOD reference patterns (exported before they existed); "
+        "re-export it with `python -m model_export` to get return_ood",
     ),
 }
 

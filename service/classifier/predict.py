@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -11,10 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from service import offload
 from service.classifier.inference import Inference
+from service.classifier.limits import Limits
+from service.classifier.monitor.feature import Monitoring
 from service.classifier.preprocess import images_to_batch, prepare
+from service.classifier.probabilities import softmax, top_k
 from service.codecs import Body, json_arrays, npy
 from service.config import Settings
-from service.errors import InvalidInput, TooLarge, excerpt
+from service.errors import InvalidInput, OodUnavailable, TooLarge, excerpt
 from service.metadata import ModelMetadata
 
 FLOAT32 = np.dtype(np.float32)
@@ -32,6 +34,11 @@ class PredictOptions(BaseModel):
     return_logits: bool = Field(False, description="add the raw logits")
     normalized: bool = Field(
         False, description="inputs are already normalised (JSON and .npy only)"
+    )
+    return_ood: bool = Field(
+        False,
+        description="add out-of-distribution scores per image: hamming (units between its "
+        "act_fc pattern and the nearest training image's) and energy (-logsumexp of the logits)",
     )
     invert: Literal["auto"] | bool = Field(
         "auto",
@@ -55,28 +62,6 @@ _Options = TypeVar("_Options", bound=BaseModel)
 #: Every option's name, in the order they are documented.
 OPTIONS = tuple(PredictOptions.model_fields)
 _DEFAULTS = PredictOptions()
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The budgets a /predict request is held to, from the settings."""
-
-    max_images: int
-    max_elements: int
-    max_image_pixels: int
-    max_request_pixels: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings, meta: ModelMetadata) -> Limits:
-        # Generous enough that a wrong shape or too many images get prepare's clearer message.
-        per_image = int(np.prod(meta.input_shape))
-        elements = max(settings.max_elements, settings.max_images * per_image)
-        return cls(
-            settings.max_images,
-            elements,
-            settings.max_image_pixels,
-            settings.max_request_pixels,
-        )
 
 
 def parse_options(
@@ -167,8 +152,13 @@ class Predictor:
     fields take precedence over them.
     """
 
-    def __init__(self, inference: Inference, settings: Settings) -> None:
+    def __init__(
+        self, inference: Inference, settings: Settings, monitoring: Monitoring | None = None
+    ) -> None:
         self.inference = inference
+        self.monitoring = monitoring
+        # The ReLU monitor's sampler, called with every batch served (None: the monitor is off).
+        self._observe = monitoring.relu.observe if monitoring and monitoring.relu else None
         self.meta = inference.classifier.metadata
         self.limits = Limits.from_settings(settings, self.meta)
         self.deadline_s = settings.request_timeout_ms / 1000
@@ -186,9 +176,13 @@ class Predictor:
         else:
             batch, options = await offload.in_thread(self.deadline_s, decode, body, query)
         logits = self.inference.run_now(batch)  # inline when it may: no coroutine on the way
-        return self.answer(
-            logits if logits is not None else await self.inference.logits(batch), options
-        )
+        if logits is None:
+            logits = await self.inference.logits(batch)
+        if self._observe is not None:
+            self._observe(batch)
+        if options.return_ood:
+            return await self._with_ood(batch, logits, options)
+        return self.answer(logits, options)
 
     async def from_images(
         self,
@@ -213,7 +207,23 @@ class Predictor:
             max_pixels=limits.max_image_pixels,
             max_request_pixels=limits.max_request_pixels,
         )
-        return self.answer(await self.inference.logits(batch), options)
+        logits = await self.inference.logits(batch)
+        if self._observe is not None:
+            self._observe(batch)
+        if options.return_ood:
+            return await self._with_ood(batch, logits, options)
+        return self.answer(logits, options)
+
+    async def _with_ood(
+        self, batch: np.ndarray[Any, Any], logits: np.ndarray[Any, Any], options: PredictOptions
+    ) -> dict[str, Any]:
+        if self.monitoring is None:
+            raise OodUnavailable("the OOD score is not loaded for this model")
+        scores = await self.monitoring.ood_scores(batch, logits, self.deadline_s)
+        answer = self.answer(logits, options)
+        for prediction, score in zip(answer["predictions"], scores, strict=True):
+            prediction["ood"] = score
+        return answer
 
     def _decode_json(
         self, body: Body, query: Mapping[str, str]
@@ -267,23 +277,6 @@ class Predictor:
             for prediction, logit_row in zip(predictions, logits, strict=True):
                 prediction["logits"] = logit_row
         return {"model": self._model, "predictions": predictions}
-
-
-def softmax(logits: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Row-wise softmax in float64, stable for any finite logits (the row maximum first)."""
-    # The ufuncs' reduce straight away: ndarray.max/sum go through Python wrappers first.
-    z = logits.astype(np.float64)
-    z -= np.maximum.reduce(z, axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= np.add.reduce(z, axis=1, keepdims=True)
-    return z
-
-
-def top_k(probabilities: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
-    """Indices (N, k) of the k most probable classes per row, most probable first; ties keep
-    the lower index first, as argmax does."""
-    order: np.ndarray[Any, Any] = (-probabilities).argsort(axis=1, kind="stable")[:, :k]
-    return order
 
 
 def _rank(nested: list[Any]) -> int:

@@ -15,6 +15,7 @@ from service.errors import (
     DeadlineExceeded,
     InvalidInput,
     NotReady,
+    OodUnavailable,
     Overloaded,
     TooLarge,
     UnsupportedMediaType,
@@ -78,6 +79,12 @@ def route(runtime: Runtime) -> AsgiRoute:
         response_model=PredictResponse,
         openapi_extra={"requestBody": REQUEST_BODY},
         responses=errors.responses(
-            InvalidInput, UnsupportedMediaType, TooLarge, Overloaded, NotReady, DeadlineExceeded
+            InvalidInput,
+            UnsupportedMediaType,
+            TooLarge,
+            Overloaded,
+            NotReady,
+            DeadlineExceeded,
+            OodUnavailable,
         ),
     )

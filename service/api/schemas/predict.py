@@ -41,6 +41,16 @@ class ClassScore(BaseModel):
     probability: float
 
 
+class OodScores(BaseModel):
+    """Out-of-distribution scores of one image; both grow as it looks less like the training
+    data."""
+
+    hamming: int = Field(
+        description="act_fc units whose on/off state differs from the nearest training image's"
+    )
+    energy: float = Field(description="-logsumexp of the logits")
+
+
 class Prediction(BaseModel):
     """The classification of one image."""
 
@@ -50,6 +60,7 @@ class Prediction(BaseModel):
     top_k: list[ClassScore]
     probabilities: list[float] | None = Field(None, description="with return_probabilities")
     logits: list[float] | None = Field(None, description="with return_logits")
+    ood: OodScores | None = Field(None, description="with return_ood")
 
 
 class ModelRef(BaseModel):
@@ -74,10 +85,25 @@ EXAMPLE_RESPONSE: dict[str, Any] = {
 }
 
 
+#: The default model's answer to ZERO with return_ood and top_k=1.
+OOD_RESPONSE: dict[str, Any] = {
+    "model": {"name": "relu_cnn", "version": "1.0.0"},
+    "predictions": [
+        {
+            "label": "0",
+            "index": 0,
+            "confidence": 0.9999998597309213,
+            "top_k": [{"label": "0", "index": 0, "probability": 0.9999998597309213}],
+            "ood": {"hamming": 0, "energy": -17.24774374683647},
+        }
+    ],
+}
+
+
 class PredictResponse(BaseModel):
     """One prediction per image, in request order, and the model that made them."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_RESPONSE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_RESPONSE, OOD_RESPONSE]})
 
     model: ModelRef
     predictions: list[Prediction]
@@ -132,6 +158,9 @@ REQUEST_BODY: dict[str, Any] = {
                 "one image": {"value": {"inputs": ZERO}},
                 "a batch with probabilities": {
                     "value": {"inputs": [ZERO, ZERO], "top_k": 2, "return_probabilities": True}
+                },
+                "with out-of-distribution scores": {
+                    "value": {"inputs": ZERO, "top_k": 1, "return_ood": True}
                 },
             },
         },

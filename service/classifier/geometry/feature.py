@@ -18,8 +18,9 @@ from service.classifier.geometry import plane
 from service.classifier.geometry.explain import explain, saliency_png
 from service.classifier.geometry.graph import Network
 from service.classifier.geometry.segment import regions
+from service.classifier.limits import Limits
 from service.classifier.model import Classifier
-from service.classifier.predict import Limits, batch_from_json, batch_from_npy, validated
+from service.classifier.predict import batch_from_json, batch_from_npy, validated
 from service.classifier.preprocess import images_to_batch
 from service.codecs import Body, json_arrays
 from service.config import Settings
