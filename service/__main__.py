@@ -98,6 +98,8 @@ def metrics_directory(settings: Settings) -> Callable[[], None]:
         stale.unlink()
     os.environ[MULTIPROC_ENV] = str(settings.metrics_dir)
     return lambda: None
+
+
 def _fresh_monitor_dir(settings: Settings) -> Settings:
     """One monitor directory for all workers, emptied now (counts of an earlier run are gone);
     a temporary one unless RELU_SERVE_MONITOR_DIR names it, removed at exit."""

@@ -49,8 +49,6 @@ class Runtime:
         self.geometry: Geometry | GeometryUnavailable | None = None
         #: Set with the predictor: the ReLU monitor and the OOD scorer (or why not).
         self.monitoring: Monitoring | None = None
-        #: Prometheus collectors that /metrics renders beside the registry's own series.
-        self.collectors: list[Collector] = []
         self.stopping = False
         #: Request bytes held across this worker's requests (max_inflight_bytes).
         self.inflight = ByteBudget(settings.max_inflight_bytes)
