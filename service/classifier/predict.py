@@ -191,9 +191,10 @@ class Predictor:
         query: Mapping[str, str],
     ) -> dict[str, Any]:
         """Image files (name, bytes) with options as form ``fields`` or ``query``."""
-        options = parse_options(
-            {}, text={**query, **fields}, images=True, num_classes=self.meta.num_classes
-        )
+        classes = self.meta.num_classes
+        if query and fields:  # a bad query value is refused even where a field overrides it
+            parse_options({}, text=query, images=True, num_classes=classes)
+        options = parse_options({}, text={**query, **fields}, images=True, num_classes=classes)
         invert = None if options.invert == "auto" else bool(options.invert)
         limits = self.limits
         # Always in a thread: a tiny file may declare millions of pixels.

@@ -428,3 +428,18 @@ def test_explain_runs_within_the_request_deadline(dry_run_model: Path) -> None:
     assert response.json()["detail"].startswith(
         "decoding and computing took more than 0.001 ms (request_timeout_ms)"
     )
+
+
+@pytest.mark.parametrize("path", ["/predict", "/explain"])
+def test_a_bad_query_option_is_refused_even_when_a_form_field_sets_it(
+    client: TestClient, path: str
+) -> None:
+    """Found by schemathesis: the form field used to hide the query's bad value."""
+    image = png(np.full((8, 8), 255, np.uint8))
+    response = client.post(
+        f"{path}?invert=maybe",
+        files={"files": ("x.png", image, "image/png")},
+        data={"invert": "true"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("invert: ")

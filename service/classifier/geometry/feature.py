@@ -154,6 +154,8 @@ class Geometry:
         query: Mapping[str, str],
     ) -> dict[str, Any] | bytes:
         values = {**query, **fields}
+        if query and fields:  # a bad query value is refused even where a field overrides it
+            validated(ExplainOptions, {}, query)
         options = validated(ExplainOptions, {}, values)
         if "normalized" in values:
             raise InvalidInput("normalized applies to JSON and .npy inputs, not image files")
