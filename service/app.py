@@ -12,11 +12,13 @@ from fastapi_offline import FastAPIOffline
 from service import __version__
 from service.api import errors, openapi, stack
 from service.api.responses import OrjsonResponse
-from service.api.routes import activate, geometry, health, model_info, predict
+from service.api.routes import activate, geometry, health, model_info, predict, v2
 from service.classifier.model import Classifier
 from service.config import Settings
+from service.grpc import server as grpc_server
 from service.runtime import Runtime
 from service.server import GuardedHttpProtocol
+from service.v2.dataplane import DataPlane
 
 DESCRIPTION = """
 relu-serve classifies images with a ReLU CNN served by ONNX Runtime and evaluates activation
@@ -31,13 +33,20 @@ def create_app(
     is given, and reports readiness (/readyz) until the model is warmed up."""
     settings = settings or Settings()
     runtime = Runtime(settings, classifier)
+    plane = DataPlane(runtime)
+
+    keys = settings.read_api_keys()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        # In uvicorn's event loop, so that gRPC requests share the batcher with HTTP ones.
+        rpc = await grpc_server.serve(settings, plane, keys) if settings.grpc_port else None
         try:
             yield
         finally:
+            if rpc is not None:  # requests in flight finish within the grace period
+                await rpc.stop(settings.graceful_shutdown_s)
             await runtime.stop()
 
     app = FastAPIOffline(
@@ -52,17 +61,18 @@ def create_app(
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.v2 = plane
     errors.install(app)
     # The raw-ASGI routes first: the router tries routes in order.
     app.router.routes[:0] = [
         predict.route(runtime),
         activate.route(runtime),
         *geometry.routes(runtime),
+        *v2.routes(runtime, plane),
     ]
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(activate.router)
-    keys = settings.read_api_keys()
     stack.install(app, api_keys=keys)
     openapi.install(app, runtime, keys_required=bool(keys))
     if settings.cors_origins:  # outside the guard: a preflight carries no API key

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     """TCP port to listen on."""
 
+    grpc_port: int = Field(8001, ge=0, le=65535)
+    """TCP port of the KServe v2 gRPC endpoint (inference.GRPCInferenceService) on the same
+    host; 0 turns it off. Every worker serves it (SO_REUSEPORT)."""
+
     root_path: str = Field("", pattern=r"^(/[^/\s]+)*$")
     """The path prefix a reverse proxy strips before forwarding (uvicorn's --root-path), e.g.
     `/api`: routes still match, and the docs page and OpenAPI `servers` name the prefix."""

@@ -80,13 +80,13 @@ class Guard:
 
         try:
             if self.keys and not path.startswith(OPEN_PATHS) and not self._allowed(scope):
-                await _unauthorized(guarded_send, request_id)
+                await _unauthorized(guarded_send, request_id, v2=_is_v2(path))
                 return
             await self.app(scope, receive, guarded_send)
         except Exception:
             log.exception("internal error while serving %s %s", scope["method"], path)
             if not started:
-                await _internal_error(guarded_send, request_id)
+                await _internal_error(guarded_send, request_id, v2=_is_v2(path))
         finally:
             REQUEST_ID.reset(token)
 
@@ -123,18 +123,28 @@ def _presented_key(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
     return None
 
 
-async def _unauthorized(send: Send, request_id: str) -> None:
+def _is_v2(path: str) -> bool:
+    """Open Inference Protocol paths: their errors also carry ``error`` (tritonclient reads it)."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def _document(detail: str, request_id: str, v2: bool) -> dict[str, str]:
+    document = {"detail": detail, "request_id": request_id}
+    return {**document, "error": detail} if v2 else document
+
+
+async def _unauthorized(send: Send, request_id: str, *, v2: bool) -> None:
     detail = "an API key is required: send it as Authorization: Bearer <key> or X-API-Key: <key>"
     await _json(
         send,
         401,
-        {"detail": detail, "request_id": request_id},
+        _document(detail, request_id, v2),
         [(b"www-authenticate", b'Bearer realm="relu-serve"')],
     )
 
 
-async def _internal_error(send: Send, request_id: str) -> None:
-    await _json(send, 500, {"detail": "internal error", "request_id": request_id}, [])
+async def _internal_error(send: Send, request_id: str, *, v2: bool) -> None:
+    await _json(send, 500, _document("internal error", request_id, v2), [])
 
 
 async def _json(
