@@ -26,6 +26,7 @@ def live_server(model_path: Path, timeout_s: float = 120.0, **env: str) -> Itera
     """Start the service as a user would, wait (bounded) for /readyz, yield its base URL."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RELU_SERVE_")}
+    environ["RELU_SERVE_GRPC_PORT"] = "0"  # off unless asked for (grpc_port=...): 8001 may be taken
     environ.update(
         RELU_SERVE_MODEL_PATH=str(model_path),
         RELU_SERVE_PORT=str(port),
