@@ -137,8 +137,9 @@ class Settings(BaseSettings):
     """Open connections (and requests in progress) per worker; beyond it requests get 503."""
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    """API keys, comma-separated: when set, every route but /healthz, /readyz and the docs
-    needs one as `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise)."""
+    """API keys, comma-separated: when set, every route but /healthz, /readyz, /v2/health/* and
+    the docs needs one as `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise);
+    over gRPC, every method but ServerLive/ServerReady, in the metadata (UNAUTHENTICATED)."""
 
     api_keys_file: Path | None = None
     """A file of API keys, one per line (# comments), added to api_keys: a mounted secret."""

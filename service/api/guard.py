@@ -32,7 +32,15 @@ log = logging.getLogger("relu_serve")
 #: What a client's X-Request-ID may look like to be taken as it is.
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 #: Paths open without an API key: probes and the docs pages.
-OPEN_PATHS = ("/healthz", "/readyz", "/docs", "/redoc", "/openapi.json", "/static-offline-docs")
+OPEN_PATHS = (
+    "/healthz",
+    "/readyz",
+    "/v2/health",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/static-offline-docs",
+)
 _DOCS_PATHS = ("/docs", "/redoc", "/static-offline-docs")
 _DOCS_HEADERS = [
     (b"x-content-type-options", b"nosniff"),

@@ -234,9 +234,10 @@ def routes(runtime: Runtime, plane: DataPlane) -> list[AsgiRoute]:
         ]
         for prefix, versioned in forms if model_route else [("", False)]:
             endpoint = _documented(doc, versioned) if model_route else _plain(doc)
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {"responses": _ERRORS}
             if operation == "infer":
                 extra["openapi_extra"] = {"requestBody": _INFER_BODY}
+                extra["responses"] = {200: _BINARY_ANSWER, **_ERRORS}
             table.append(
                 V2Route(
                     prefix + tail,
@@ -246,7 +247,6 @@ def routes(runtime: Runtime, plane: DataPlane) -> list[AsgiRoute]:
                     methods=[method],
                     tags=["v2"],
                     response_model=None if model is Any else model,
-                    responses=_ERRORS,
                     name=f"v2_{operation}{'_versioned' if versioned else ''}",
                     **extra,
                 )
@@ -262,6 +262,11 @@ def _plain(doc: str) -> Callable[..., Any]:
     return endpoint
 
 
+_BINARY_ANSWER: dict[str, Any] = {
+    "description": "JSON, or with binary outputs (binary_data) the JSON header of "
+    "Inference-Header-Content-Length bytes followed by the outputs' bytes",
+    "content": {BINARY: {"schema": {"type": "string", "format": "binary"}}},
+}
 _INFER_BODY: dict[str, Any] = {
     "required": True,
     "description": "JSON as below. With the binary tensor extension (tritonclient's default), the "

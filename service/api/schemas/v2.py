@@ -62,7 +62,7 @@ class ModelMetadata(BaseModel):
             "examples": [
                 {
                     "name": "relu_cnn",
-                    "versions": ["1"],
+                    "versions": ["1.0.0"],
                     "platform": "onnxruntime_onnx",
                     "inputs": [
                         {"name": "input", "datatype": "FP32", "shape": [-1, 1, 8, 8]},
