@@ -162,7 +162,8 @@ def build_app(kind: str, model: Path) -> App:
         from service.app import create_app
         from service.config import Settings
 
-        app: App = create_app(Settings(model_path=model, intra_op_threads=1))
+        # No gRPC port: the figure is the HTTP path alone (and 8001 may be taken).
+        app: App = create_app(Settings(model_path=model, intra_op_threads=1, grpc_port=0))
         return app
     os.environ["BENCH_MODEL"] = str(model)
     from bench.ceiling_asgi import create_app as create_ceiling
