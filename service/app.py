@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -34,27 +34,13 @@ def create_app(
     settings = settings or Settings()
     runtime = Runtime(settings, classifier)
     plane = DataPlane(runtime)
-
     keys = settings.read_api_keys()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        # In uvicorn's event loop, so that gRPC requests share the batcher with HTTP ones.
-        rpc = await grpc_server.serve(settings, plane, keys) if settings.grpc_port else None
-        try:
-            yield
-        finally:
-            if rpc is not None:  # requests in flight finish within the grace period
-                await rpc.stop(settings.graceful_shutdown_s)
-            await runtime.stop()
-
     app = FastAPIOffline(
         title="relu-serve",
         version=__version__,
         description=DESCRIPTION,
         default_response_class=OrjsonResponse,
-        lifespan=lifespan,
+        lifespan=_lifespan(runtime, plane, keys),
         # FastAPI's built-in OpenTelemetry hook probes for configured providers on every
         # request; we configure none, so the probe is pure hot-path cost.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -84,6 +70,27 @@ def create_app(
             expose_headers=["x-request-id", "retry-after"],
         )
     return app
+
+
+def _lifespan(
+    runtime: Runtime, plane: DataPlane, keys: list[str]
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shut-down: the Runtime, and the gRPC server when a port is set."""
+    settings = runtime.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        # In uvicorn's event loop, so that gRPC requests share the batcher with HTTP ones.
+        rpc = await grpc_server.serve(settings, plane, keys) if settings.grpc_port else None
+        try:
+            yield
+        finally:
+            if rpc is not None:  # requests in flight finish within the grace period
+                await rpc.stop(settings.graceful_shutdown_s)
+            await runtime.stop()
+
+    return lifespan
 
 
 def app_from_env() -> FastAPI:
