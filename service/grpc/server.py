@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from service import offload
 from service.config import Settings
 from service.errors import ServiceError
 from service.grpc import convert
@@ -55,11 +56,15 @@ def methods(plane: DataPlane) -> dict[str, tuple[Method, type[Message]]]:
         document.pop("parameters", None)  # HTTP only: the message has no such field
         return pb.ModelMetadataResponse(**document)
 
+    deadline_s = plane.runtime.settings.request_timeout_ms / 1000
+
     async def model_infer(request: pb.ModelInferRequest) -> Message:
-        response = await plane.infer(
-            request.model_name, request.model_version, convert.infer_request(request)
-        )
-        return convert.infer_response(response)
+        # Big messages are converted in a thread (typed contents become Python lists).
+        size = request.ByteSize()
+        decoded = await offload.by_size(size, deadline_s, convert.infer_request, request)
+        response = await plane.infer(request.model_name, request.model_version, decoded)
+        size = sum(output.array.nbytes for output in response.outputs)
+        return await offload.by_size(size, deadline_s, convert.infer_response, response)
 
     async def model_config(request: pb.ModelConfigRequest) -> Message:
         config = plane.model(request.name, request.version).config()
