@@ -56,6 +56,30 @@ def methods(plane: DataPlane) -> dict[str, tuple[Method, type[Message]]]:
         document.pop("parameters", None)  # HTTP only: the message has no such field
         return pb.ModelMetadataResponse(**document)
 
+    async def model_config(request: pb.ModelConfigRequest) -> Message:
+        config = plane.model(request.name, request.version).config()
+        return pb.ModelConfigResponse(config=convert.model_config(config))
+
+    async def model_statistics(request: pb.ModelStatisticsRequest) -> Message:
+        return convert.statistics(plane.statistics(request.name, request.version))
+
+    async def repository_index(request: pb.RepositoryIndexRequest) -> Message:
+        return pb.RepositoryIndexResponse(models=plane.repository_index())
+
+    return {
+        "ServerLive": (server_live, pb.ServerLiveRequest),
+        "ServerReady": (server_ready, pb.ServerReadyRequest),
+        "ModelReady": (model_ready, pb.ModelReadyRequest),
+        "ServerMetadata": (server_metadata, pb.ServerMetadataRequest),
+        "ModelMetadata": (model_metadata, pb.ModelMetadataRequest),
+        "ModelInfer": (_model_infer(plane), pb.ModelInferRequest),
+        "ModelConfig": (model_config, pb.ModelConfigRequest),
+        "ModelStatistics": (model_statistics, pb.ModelStatisticsRequest),
+        "RepositoryIndex": (repository_index, pb.RepositoryIndexRequest),
+    }
+
+
+def _model_infer(plane: DataPlane) -> Method:
     deadline_s = plane.runtime.settings.request_timeout_ms / 1000
 
     async def model_infer(request: pb.ModelInferRequest) -> Message:
@@ -66,28 +90,7 @@ def methods(plane: DataPlane) -> dict[str, tuple[Method, type[Message]]]:
         size = sum(output.array.nbytes for output in response.outputs)
         return await offload.by_size(size, deadline_s, convert.infer_response, response)
 
-    async def model_config(request: pb.ModelConfigRequest) -> Message:
-        config = plane.model(request.name, request.version).config()
-        return pb.ModelConfigResponse(config=convert.model_config(config))
-
-    async def model_statistics(request: pb.ModelStatisticsRequest) -> Message:
-        return convert.statistics(plane.statistics(request.name, request.version))
-
-    async def repository_index(request: pb.RepositoryIndexRequest) -> Message:
-        models = plane.repository_index()
-        return pb.RepositoryIndexResponse(models=models)
-
-    return {
-        "ServerLive": (server_live, pb.ServerLiveRequest),
-        "ServerReady": (server_ready, pb.ServerReadyRequest),
-        "ModelReady": (model_ready, pb.ModelReadyRequest),
-        "ServerMetadata": (server_metadata, pb.ServerMetadataRequest),
-        "ModelMetadata": (model_metadata, pb.ModelMetadataRequest),
-        "ModelInfer": (model_infer, pb.ModelInferRequest),
-        "ModelConfig": (model_config, pb.ModelConfigRequest),
-        "ModelStatistics": (model_statistics, pb.ModelStatisticsRequest),
-        "RepositoryIndex": (repository_index, pb.RepositoryIndexRequest),
-    }
+    return model_infer
 
 
 def _handler(
