@@ -50,6 +50,17 @@ def test_every_v2_route_is_documented_with_v2_errors(document, method, path) -> 
         assert schema == {"$ref": "#/components/schemas/V2Error"}
 
 
+def test_model_names_and_versions_are_listed_with_the_classifier(document) -> None:
+    parameters = document["paths"]["/v2/models/{model_name}/versions/{model_version}"]["get"][
+        "parameters"
+    ]
+    names, versions = (p["schema"]["enum"] for p in parameters)
+    assert names[0] == "relu_cnn"
+    assert names.count("relu_cnn") == 1
+    assert {"relu", "gelu", "swish"} <= set(names)
+    assert versions == ["1.0.0", "1"]
+
+
 def test_the_infer_examples_are_accepted(client: TestClient, document) -> None:
     body = document["paths"]["/v2/models/{model_name}/infer"]["post"]["requestBody"]
     examples = body["content"]["application/json"]["examples"]

@@ -15,6 +15,7 @@ from fastapi import Path
 from starlette.types import Scope
 
 from service import offload
+from service.activations import REGISTRY
 from service.api.routing import AsgiRoute, Exchange, Handler, Reply
 from service.api.schemas import v2 as schemas
 from service.codecs.v2_infer import CODINGS, deflate, inflate, read_body, write_body
@@ -142,10 +143,19 @@ def _handlers(plane: DataPlane) -> dict[str, Handler]:
     }
 
 
+# The activations' names and version; the served classifier's are added once it is loaded
+# (service/api/openapi.py).
 ModelName = Annotated[
-    str, Path(description="a model from POST /v2/repository/index", examples=["relu"])
+    str,
+    Path(
+        description="a model from POST /v2/repository/index",
+        examples=["relu"],
+        json_schema_extra={"enum": sorted(REGISTRY)},
+    ),
 ]
-ModelVersion = Annotated[str, Path(description="the model's version", examples=["1"])]
+ModelVersion = Annotated[
+    str, Path(description="the model's version", examples=["1"], json_schema_extra={"enum": ["1"]})
+]
 _ERRORS = {
     status.http: {
         "model": schemas.V2Error,
@@ -236,8 +246,8 @@ def routes(runtime: Runtime, plane: DataPlane) -> list[AsgiRoute]:
             endpoint = _documented(doc, versioned) if model_route else _plain(doc)
             extra: dict[str, Any] = {"responses": _ERRORS}
             if operation == "infer":
-                extra["openapi_extra"] = {"requestBody": _INFER_BODY}
-                extra["responses"] = {200: _BINARY_ANSWER, **_ERRORS}
+                extra["openapi_extra"] = {"requestBody": schemas.INFER_BODY}
+                extra["responses"] = {200: schemas.BINARY_ANSWER, **_ERRORS}
             table.append(
                 V2Route(
                     prefix + tail,
@@ -260,23 +270,3 @@ def _plain(doc: str) -> Callable[..., Any]:
 
     endpoint.__doc__ = doc
     return endpoint
-
-
-_BINARY_ANSWER: dict[str, Any] = {
-    "description": "JSON, or with binary outputs (binary_data) the JSON header of "
-    "Inference-Header-Content-Length bytes followed by the outputs' bytes",
-    "content": {BINARY: {"schema": {"type": "string", "format": "binary"}}},
-}
-_INFER_BODY: dict[str, Any] = {
-    "required": True,
-    "description": "JSON as below. With the binary tensor extension (tritonclient's default), the "
-    "body is this JSON header (Inference-Header-Content-Length bytes), then each binary tensor's "
-    "bytes in the order of the tensors, sized by its parameters.binary_data_size; any "
-    "Content-Type (tritonclient sends none), Content-Encoding gzip or deflate.",
-    "content": {
-        JSON: {
-            "schema": schemas.InferRequestBody.model_json_schema(),
-            "examples": schemas.INFER_EXAMPLES,
-        },
-    },
-}

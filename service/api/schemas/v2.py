@@ -175,3 +175,42 @@ class IndexEntry(BaseModel):
 
 class ModelStatistics(BaseModel):
     model_stats: list[dict[str, Any]]
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic schema with its ``$defs`` references replaced by the definitions: inside an
+    OpenAPI document, ``#/$defs/...`` would point at the document's root."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+BINARY_ANSWER: dict[str, Any] = {
+    "description": "JSON, or with binary outputs (binary_data) the JSON header of "
+    "Inference-Header-Content-Length bytes followed by the outputs' bytes",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+INFER_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "JSON as below. With the binary tensor extension (tritonclient's default), the "
+    "body is this JSON header (Inference-Header-Content-Length bytes), then each binary tensor's "
+    "bytes in the order of the tensors, sized by its parameters.binary_data_size; any "
+    "Content-Type (tritonclient sends none), Content-Encoding gzip or deflate.",
+    "content": {
+        "application/json": {
+            "schema": _inlined(InferRequestBody.model_json_schema()),
+            "examples": INFER_EXAMPLES,
+        },
+    },
+}
