@@ -19,7 +19,9 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +93,11 @@ async def _http_loop(port: int, request: bytes, until: float, latencies: list[fl
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
                 raise RuntimeError(head.decode(errors="replace"))
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            length = next(
+                int(line[15:])
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            )
             await reader.readexactly(length)
             latencies.append(time.perf_counter() - started)
     finally:
@@ -148,14 +154,18 @@ def in_process_images_per_s(model: Path, batch: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per row")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per row and round")
     parser.add_argument("--connections", type=int, default=16, help="requests in flight")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over every row (medians)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-v2-") as tmp:
-        return _run(Path(tmp), args.duration, args.connections)
+        return _run(Path(tmp), args.duration, args.connections, args.rounds)
 
 
-def _run(work: Path, duration_s: float, conns: int) -> int:
+Measure = Callable[[], tuple[int, float, float]]  # -> requests, seconds, p50 ms
+
+
+def _run(work: Path, duration_s: float, conns: int, rounds: int) -> int:
     model = work / "digits.onnx"
     export = [c.PYTHON, "-m", "model_export", "--dry-run", "--out", str(model)]
     subprocess.run(export, cwd=c.ROOT, check=True, capture_output=True)
@@ -174,66 +184,87 @@ def _run(work: Path, duration_s: float, conns: int) -> int:
         "RELU_SERVE_INTRA_OP_THREADS": "1",
         "RELU_SERVE_LOG_LEVEL": "warning",
     }
-    results: list[Result] = []
-    with c.serve(
-        "relu-serve",
-        [c.PYTHON, "-m", "service"],
-        env=env,
-        port=port,
-        ready_path="/readyz",
-        log_dir=work,
-    ):
-        py_rows: list[tuple[str, str, bytes, int]] = [
-            (
-                "py  /predict .npy 1 image",
-                "http",
-                http_request(PREDICT, npy_body(one), {"Content-Type": "application/x-npy"}),
-                1,
-            ),
-            ("py  v2 HTTP binary 1 image", "http", http_request(INFER, *_v2(one)), 1),
-            ("py  v2 gRPC raw 1 image", "grpc", grpc_body(one), 1),
-            ("py  v2 HTTP binary 64 images", "http", http_request(INFER, *_v2(many)), 64),
-            ("py  v2 gRPC raw 64 images", "grpc", grpc_body(many), 64),
-        ]
-        for label, kind, payload, images in py_rows:
-            for n in sorted({1, conns}):
-                target = grpc_port if kind == "grpc" else port
-                count, p50 = drive_py(kind, target, payload, n, duration_s)
-                results.append(Result(f"{label} c{n}", count, duration_s, p50, images))
-                _print(results[-1])
-        if not c.missing_tools():
-            wrk_rows: list[tuple[str, str, str, int]] = [
-                ("wrk /predict .npy 1 image", "predict_npy.lua", "predict_1.npy", 1),
-                ("wrk v2 HTTP binary 1 image", "v2_infer.lua", "v2_1.bin", 1),
-                ("wrk v2 HTTP binary 64 images", "v2_infer.lua", "v2_64.bin", 64),
-            ]
-            for label, script, body, images in wrk_rows:
-                result, failure = c.run_wrk(
-                    script,
-                    f"http://127.0.0.1:{port}",
-                    connections=conns,
-                    duration_s=duration_s,
-                    body_dir=work,
-                    body=body,
-                )
-                if failure or result.errors:
-                    raise RuntimeError(f"{label}: {failure or result}")
-                results.append(
-                    Result(
-                        f"{label} c{conns}",
-                        result.requests - result.status_errors,
-                        result.duration_s,
-                        result.p50_ms,
-                        images,
-                    )
-                )
-                _print(results[-1])
-    reference = in_process_images_per_s(model, 64)
-    print(f"in-process classifier.predict, batch 64 (server core): {reference:,.0f} images/s")
-    for row in results:
-        if row.images == 64:
-            print(f"  {row.label}: {row.per_s * 64 / reference:.2f}x in-process images/s")
+    server = [c.PYTHON, "-m", "service"]
+    with c.serve("relu-serve", server, env=env, port=port, ready_path="/readyz", log_dir=work):
+        rows = _rows(work, port, grpc_port, conns, duration_s, one, many)
+        results: dict[str, list[Result]] = {label: [] for label, _, _ in rows}
+        references = []
+        for round_ in range(1, rounds + 1):
+            print(f"round {round_}/{rounds}", flush=True)
+            for label, images, measure in rows:
+                count, seconds, p50 = measure()
+                results[label].append(Result(label, count, seconds, p50, images))
+                _print(results[label][-1])
+            references.append(in_process_images_per_s(model, 64))
+            print(f"in-process classifier.predict, batch 64: {references[-1]:,.0f} images/s")
+    _summary(results, statistics.median(references), rounds)
     return 0
+
+
+def _rows(
+    work: Path,
+    port: int,
+    grpc_port: int,
+    conns: int,
+    duration_s: float,
+    one: np.ndarray,
+    many: np.ndarray,
+) -> list[tuple[str, int, Measure]]:
+    """Every row: its label, images per request and how to measure it once."""
+    npy = http_request(PREDICT, npy_body(one), {"Content-Type": "application/x-npy"})
+    py = [
+        ("/predict .npy 1 image", "http", port, npy, 1),
+        ("v2 HTTP binary 1 image", "http", port, http_request(INFER, *_v2(one)), 1),
+        ("v2 gRPC raw 1 image", "grpc", grpc_port, grpc_body(one), 1),
+        ("v2 HTTP binary 64 images", "http", port, http_request(INFER, *_v2(many)), 64),
+        ("v2 gRPC raw 64 images", "grpc", grpc_port, grpc_body(many), 64),
+    ]
+    rows: list[tuple[str, int, Measure]] = []
+    for n in sorted({1, conns}):
+        for label, kind, target, payload, images in py:
+            measure = partial(_measure_py, kind, target, payload, n, duration_s)
+            rows.append((f"py  {label} c{n}", images, measure))
+    if c.missing_tools():
+        return rows
+    for label, script, body, images in (
+        ("/predict .npy 1 image", "predict_npy.lua", "predict_1.npy", 1),
+        ("v2 HTTP binary 1 image", "v2_infer.lua", "v2_1.bin", 1),
+        ("v2 HTTP binary 64 images", "v2_infer.lua", "v2_64.bin", 64),
+    ):
+        measure = partial(_measure_wrk, work, port, script, body, conns, duration_s)
+        rows.append((f"wrk {label} c{conns}", images, measure))
+    return rows
+
+
+def _measure_py(
+    kind: str, target: int, payload: bytes, conns: int, duration_s: float
+) -> tuple[int, float, float]:
+    count, p50 = drive_py(kind, target, payload, conns, duration_s)
+    return count, duration_s, p50
+
+
+def _measure_wrk(
+    work: Path, port: int, script: str, body: str, conns: int, duration_s: float
+) -> tuple[int, float, float]:
+    url = f"http://127.0.0.1:{port}"
+    result, failure = c.run_wrk(
+        script, url, connections=conns, duration_s=duration_s, body_dir=work, body=body
+    )
+    if failure or result.errors:
+        raise RuntimeError(f"{script} {body}: {failure or result}")
+    return result.requests, result.duration_s, result.p50_ms
+
+
+def _summary(results: dict[str, list[Result]], reference: float, rounds: int) -> None:
+    print(f"\nmedians of {rounds} rounds (in-process batch 64: {reference:,.0f} images/s)")
+    for label, runs in results.items():
+        per_s = statistics.median(r.per_s for r in runs)
+        p50 = statistics.median(r.p50_ms for r in runs)
+        line = f"{label:36} {per_s:8,.0f} req/s  p50 {p50:7.3f} ms"
+        if runs[0].images > 1:
+            images = per_s * runs[0].images
+            line += f"  {images:9,.0f} images/s = {images / reference:.2f}x in-process"
+        print(line)
 
 
 def _v2(images: np.ndarray) -> tuple[bytes, dict[str, str]]:
