@@ -31,6 +31,7 @@ DTYPES: dict[str, np.dtype[Any]] = {
 }
 BYTES = "BYTES"
 DATATYPES = (*DTYPES, BYTES)
+_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 #: Most dimensions a tensor may have.
 MAX_RANK = 8
 _LENGTH = struct.Struct("<I")
@@ -51,11 +52,11 @@ class Tensor:
 
 def datatype_of(dtype: np.dtype[Any]) -> str:
     """The v2 datatype name of a numpy dtype (object arrays are BYTES)."""
+    name = _NAMES.get(dtype) or _NAMES.get(dtype.newbyteorder("<"))
+    if name is not None:
+        return name
     if dtype.kind == "O":
         return BYTES
-    for name, known in DTYPES.items():
-        if known == dtype.newbyteorder("<") or known == dtype:
-            return name
     raise InvalidInput(f"dtype {dtype} has no v2 datatype")
 
 

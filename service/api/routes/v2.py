@@ -26,6 +26,8 @@ from service.v2.status import STATUS, status_for
 
 JSON, BINARY = "application/json", "application/octet-stream"
 HEADER_LENGTH = b"inference-header-content-length"
+#: Answers up to this size are joined and sent in one message; bigger ones part by part.
+SMALL_ANSWER_BYTES = 64 * 1024
 
 
 class V2Route(AsgiRoute):
@@ -94,7 +96,10 @@ def infer_handler(plane: DataPlane) -> Handler:
         if answer is not None:
             parts = [deflate(parts, answer)]
             headers["Content-Encoding"] = answer
-        return Reply(parts, JSON if length is None else BINARY, headers)
+        media = JSON if length is None else BINARY
+        if len(parts) == 1 or sum(len(part) for part in parts) <= SMALL_ANSWER_BYTES:
+            return Reply(b"".join(parts), media, headers)  # one message to the server
+        return Reply(parts, media, headers)
 
     return infer
 
@@ -166,8 +171,15 @@ _ERRORS = {
     for status in STATUS.values()
 }
 #: (operation, method, path tail after /v2/models/{m}[/versions/{v}] or the full path, response
-#: model, documentation).
+#: model, documentation); infer first: the router tries routes in order.
 OPERATIONS: list[tuple[str, str, str, Any, str]] = [
+    (
+        "infer",
+        "POST",
+        "/infer",
+        schemas.InferResponseBody,
+        "Run the model (JSON tensors, or binary tensors after a JSON header of Inference-Header-Content-Length bytes).",
+    ),
     ("live", "GET", "/v2/health/live", schemas.Live, "The server is live."),
     (
         "ready",
@@ -206,13 +218,6 @@ OPERATIONS: list[tuple[str, str, str, Any, str]] = [
         "/stats",
         schemas.ModelStatistics,
         "The model's statistics: counts and cumulative ns per phase.",
-    ),
-    (
-        "infer",
-        "POST",
-        "/infer",
-        schemas.InferResponseBody,
-        "Run the model (JSON tensors, or binary tensors after a JSON header of Inference-Header-Content-Length bytes).",
     ),
 ]
 
