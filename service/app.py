@@ -82,8 +82,7 @@ def _lifespan(
         await runtime.start()
         rpc = None
         if settings.grpc_port:
-            # Imported only when served: with grpcio loaded, every /predict request costs ~475
-            # more instructions (0.08 %, measured by importing it alone into the HTTP app).
+            # Imported only when served: grpcio and our messages add ~8 MiB to a worker.
             from service.grpc import server as grpc_server
 
             # In uvicorn's event loop, so that gRPC requests share the batcher with HTTP ones.
