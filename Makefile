@@ -15,7 +15,7 @@ MALLOC := MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=268435456
 # Extra `python -m model_export` options for `make model` / `make serve`, e.g. TRAIN_ARGS="--threads 2".
 TRAIN_ARGS ?=
 
-.PHONY: help serve model test lint format unit bench bench-metrics docker-test clean
+.PHONY: help serve model test lint format unit bench bench-metrics docker-test clean proto
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -63,6 +63,12 @@ unit: $(VENV)/.dev  ## the test suite alone
 	$(PY) -m pytest --cov=service --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 test: lint unit  ## everything CI runs: lint and the whole test suite
+
+# The gRPC messages are generated from service/grpc/proto/relu_serve_v2.proto and committed, so that
+# serving needs protobuf's runtime only; tests/unit/test_grpc_proto.py fails when they are stale.
+proto: $(VENV)/.dev  ## regenerate service/grpc/proto/relu_serve_v2_pb2.py(i) with grpcio-tools
+	$(PY) -m grpc_tools.protoc -Iservice/grpc/proto --python_out=service/grpc/proto \
+	  --pyi_out=service/grpc/proto service/grpc/proto/relu_serve_v2.proto
 
 # Needs wrk and valgrind (apt-get install -y wrk valgrind) and two cores;
 # ARGS="--quick", "--only heavy", "--soak 60", "--instructions-only".

@@ -165,7 +165,8 @@ def build_app(kind: str, model: Path) -> App:
         from service.config import Settings
 
         metrics = os.environ.get("BENCH_METRICS", "on") == "on"
-        settings = Settings(model_path=model, intra_op_threads=1, metrics=metrics)
+        # No gRPC port: the figure is the HTTP path alone (and 8001 may be taken).
+        settings = Settings(model_path=model, intra_op_threads=1, metrics=metrics, grpc_port=0)
         # As `python -m service` does: the metrics directory before service.app (and with it
         # prometheus_client) is imported, so that values go to the per-process files.
         atexit.register(metrics_directory(settings))

@@ -12,11 +12,12 @@ from fastapi_offline import FastAPIOffline
 from service import __version__
 from service.api import errors, openapi, stack
 from service.api.responses import OrjsonResponse
-from service.api.routes import activate, geometry, health, metrics, model_info, monitor, predict
+from service.api.routes import activate, geometry, health, metrics, model_info, monitor, predict, v2
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.runtime import Runtime
 from service.server import GuardedHttpProtocol
+from service.v2.dataplane import DataPlane
 
 DESCRIPTION = """
 relu-serve classifies images with a ReLU CNN served by ONNX Runtime and evaluates activation
@@ -31,30 +32,33 @@ def create_app(
     is given, and reports readiness (/readyz) until the model is warmed up."""
     settings = settings or Settings()
     runtime = Runtime(settings, classifier)
+    plane = DataPlane(runtime)
+    keys = settings.read_api_keys()
     app = FastAPIOffline(
         title="relu-serve",
         version=__version__,
         description=DESCRIPTION,
         default_response_class=OrjsonResponse,
-        lifespan=_lifespan(runtime),
+        lifespan=_lifespan(runtime, plane, keys),
         # FastAPI's built-in OpenTelemetry hook probes for configured providers on every
         # request; we configure none, so the probe is pure hot-path cost.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.v2 = plane
     errors.install(app)
     # The raw-ASGI routes first: the router tries routes in order.
     app.router.routes[:0] = [
         predict.route(runtime),
         activate.route(runtime),
         *geometry.routes(runtime),
+        *v2.routes(runtime, plane),
     ]
     for router in (health.router, model_info.router, activate.router, monitor.router):
         app.include_router(router)
     if settings.metrics:
         app.include_router(metrics.router)
-    keys = settings.read_api_keys()
     stack.install(app, api_keys=keys, settings=settings)
     openapi.install(app, runtime, keys_required=bool(keys))
     if settings.cors_origins:  # outside the guard: a preflight carries no API key
@@ -68,15 +72,27 @@ def create_app(
     return app
 
 
-def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: the runtime started before the first request, stopped after."""
+def _lifespan(
+    runtime: Runtime, plane: DataPlane, keys: list[str]
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shut-down: the Runtime, and the gRPC server when a port is set."""
+    settings = runtime.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        rpc = None
+        if settings.grpc_port:
+            # Imported only when served: grpcio and our messages add ~8 MiB to a worker.
+            from service.grpc import server as grpc_server
+
+            # In uvicorn's event loop, so that gRPC requests share the batcher with HTTP ones.
+            rpc = await grpc_server.serve(settings, plane, keys)
         try:
             yield
         finally:
+            if rpc is not None:  # requests in flight finish within the grace period
+                await rpc.stop(settings.graceful_shutdown_s)
             await runtime.stop()
 
     return lifespan

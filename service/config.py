@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     """TCP port to listen on."""
 
+    grpc_port: int = Field(8001, ge=0, le=65535)
+    """TCP port of the KServe v2 gRPC endpoint (inference.GRPCInferenceService) on the same
+    host; 0 turns it off. Every worker serves it (SO_REUSEPORT)."""
+
     root_path: str = Field("", pattern=r"^(/[^/\s]+)*$")
     """The path prefix a reverse proxy strips before forwarding (uvicorn's --root-path), e.g.
     `/api`: routes still match, and the docs page and OpenAPI `servers` name the prefix."""
@@ -133,8 +137,9 @@ class Settings(BaseSettings):
     """Open connections (and requests in progress) per worker; beyond it requests get 503."""
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    """API keys, comma-separated: when set, every route but /healthz, /readyz and the docs
-    needs one as `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise)."""
+    """API keys, comma-separated: when set, every route but /healthz, /readyz, /v2/health/* and
+    the docs needs one as `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise);
+    over gRPC, every method but ServerLive/ServerReady, in the metadata (UNAUTHENTICATED)."""
 
     api_keys_file: Path | None = None
     """A file of API keys, one per line (# comments), added to api_keys: a mounted secret."""

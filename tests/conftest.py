@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# Apps built by tests serve no gRPC port unless a test asks for one (RELU_SERVE_GRPC_PORT's
+# default, 8001, may be taken on a shared machine; the v2 tests pick free ports).
+os.environ.setdefault("RELU_SERVE_GRPC_PORT", "0")
 
 #: Limit of one export. The default training takes ~10 s on an idle 2-core machine and under a
 #: minute with both cores busy (README, "The model"); this leaves room for a machine slower

@@ -29,6 +29,7 @@ def live_server(
     With ``log``, the server's output goes to that file (complete once the block ends)."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RELU_SERVE_")}
+    environ["RELU_SERVE_GRPC_PORT"] = "0"  # off unless asked for (grpc_port=...): 8001 may be taken
     environ.update(RELU_SERVE_MODEL_PATH=str(model_path), RELU_SERVE_PORT=str(port))
     environ.update(RELU_SERVE_LOG_LEVEL="warning")
     environ.update({f"RELU_SERVE_{k.upper()}": v for k, v in env.items()})

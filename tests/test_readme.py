@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
 from tests.api.conftest import wait_ready
-from tests.live_server import live_server
+from tests.live_server import free_port, live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -31,23 +31,28 @@ SHOWN = re.compile(r"```bash\n(curl [^`]*?/predict \\\n[^`]*?)```\n\n```json\n(.
 
 def test_the_readme_has_examples_for_each_endpoint() -> None:
     joined = "\n".join(EXAMPLES)
-    for path in ("/predict", "/model", "/readyz", "/explain", "/regions"):
+    for path in ("/predict", "/model", "/readyz", "/explain", "/regions", "/v2/models/"):
         assert path in joined, path
+    for client in ("tritonclient.http", "tritonclient.grpc"):
+        assert client in joined, client
     assert "-F files=@" in joined
     assert "application/x-npy" in joined
 
 
 @pytest.fixture(scope="module")
-def server(dry_run_model: Path) -> Iterator[str]:
-    with live_server(dry_run_model) as base:
-        yield base
+def server(dry_run_model: Path) -> Iterator[tuple[str, str]]:
+    """The live server's HTTP address (host:port) and gRPC address."""
+    grpc = f"127.0.0.1:{free_port()}"
+    with live_server(dry_run_model, grpc_port=grpc.split(":")[1]) as base:
+        yield base.removeprefix("http://"), grpc
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("block", EXAMPLES, ids=[b.split("\n")[0][:60] for b in EXAMPLES])
-def test_readme_example_runs(server: str, block: str) -> None:
-    script = block.replace("http://127.0.0.1:8000", server)
-    assert script != block, "the example must talk to http://127.0.0.1:8000"
+def test_readme_example_runs(server: tuple[str, str], block: str) -> None:
+    http, grpc = server
+    script = block.replace("127.0.0.1:8000", http).replace("127.0.0.1:8001", grpc)
+    assert script != block, "the example must talk to 127.0.0.1:8000 (HTTP) or :8001 (gRPC)"
     # The project's virtualenv: .venv in a checkout that ran `make`, this interpreter here.
     script = script.replace(".venv/bin/python", sys.executable)
     before = set(ROOT.iterdir())

@@ -87,6 +87,12 @@ EXAMPLES: dict[type[ServiceError], tuple[str, str]] = {
 }
 
 
+def is_v2(scope: Mapping[str, Any]) -> bool:
+    """Whether a request is one of the Open Inference Protocol's (path /v2 or under it)."""
+    path = str(scope.get("path", "")).removeprefix(str(scope.get("root_path", "")))
+    return path == "/v2" or path.startswith("/v2/")
+
+
 def status_for(exc: ServiceError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -125,8 +131,11 @@ def responses(*kinds: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
 def error_response(
     request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
 ) -> OrjsonResponse:
-    """The one error shape: ``{"detail": "...", "request_id": "..."}``."""
+    """The one error shape: ``{"detail": "...", "request_id": "..."}`` (and, under /v2, the
+    same message as ``error``: what tritonclient reads)."""
     document = {"detail": detail, "request_id": request.scope.get("state", {}).get("request_id")}
+    if is_v2(request.scope):
+        document["error"] = detail
     return OrjsonResponse(document, status_code=status, headers=dict(headers or {}))
 
 

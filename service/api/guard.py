@@ -40,7 +40,15 @@ access = logging.getLogger("relu_serve.access")
 #: What a client's X-Request-ID may look like to be taken as it is.
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 #: Paths open without an API key: probes and the docs pages.
-OPEN_PATHS = ("/healthz", "/readyz", "/docs", "/redoc", "/openapi.json", "/static-offline-docs")
+OPEN_PATHS = (
+    "/healthz",
+    "/readyz",
+    "/v2/health",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/static-offline-docs",
+)
 _DOCS_PATHS = ("/docs", "/redoc", "/static-offline-docs")
 _DOCS_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -104,13 +112,13 @@ class Guard:
 
         try:
             if self.keys and not path.startswith(self.open_paths) and not self._allowed(scope):
-                await _unauthorized(guarded_send, request_id)
+                await _unauthorized(guarded_send, request_id, v2=_is_v2(path))
             else:
                 await self.app(scope, receive, guarded_send)
         except Exception:
             log.exception("internal error while serving %s %s", method, path)
             if not status:
-                await _internal_error(guarded_send, request_id)
+                await _internal_error(guarded_send, request_id, v2=_is_v2(path))
         finally:
             if status:
                 self._account(scope, method, path, status, time.perf_counter() - begun)
@@ -187,18 +195,28 @@ def _presented_key(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
     return None
 
 
-async def _unauthorized(send: Send, request_id: str) -> None:
+def _is_v2(path: str) -> bool:
+    """Open Inference Protocol paths: their errors also carry ``error`` (tritonclient reads it)."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def _document(detail: str, request_id: str, v2: bool) -> dict[str, str]:
+    document = {"detail": detail, "request_id": request_id}
+    return {**document, "error": detail} if v2 else document
+
+
+async def _unauthorized(send: Send, request_id: str, *, v2: bool) -> None:
     detail = "an API key is required: send it as Authorization: Bearer <key> or X-API-Key: <key>"
     await _json(
         send,
         401,
-        {"detail": detail, "request_id": request_id},
+        _document(detail, request_id, v2),
         [(b"www-authenticate", b'Bearer realm="relu-serve"')],
     )
 
 
-async def _internal_error(send: Send, request_id: str) -> None:
-    await _json(send, 500, {"detail": "internal error", "request_id": request_id}, [])
+async def _internal_error(send: Send, request_id: str, *, v2: bool) -> None:
+    await _json(send, 500, _document("internal error", request_id, v2), [])
 
 
 async def _json(

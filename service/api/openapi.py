@@ -68,3 +68,17 @@ def _describe_model(document: dict[str, Any], runtime: Runtime) -> None:
     json_properties["inputs"] = inputs_schema(height, width, low, high)
     for properties in (json_properties, content[MULTIPART]["schema"]["properties"]):
         properties["top_k"]["maximum"] = meta.num_classes
+    _name_v2_classifier(document, meta.name, meta.version)
+
+
+def _name_v2_classifier(document: dict[str, Any], name: str, version: str) -> None:
+    """The served classifier among the v2 routes' model names and versions."""
+    added = {"model_name": name, "model_version": version}
+    for path, operations in document["paths"].items():
+        if not path.startswith("/v2/models/{model_name}"):
+            continue
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                value, enum = added.get(parameter["name"]), parameter["schema"].get("enum")
+                if value is not None and enum is not None and value not in enum:
+                    parameter["schema"]["enum"] = [value, *enum]

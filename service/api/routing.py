@@ -78,14 +78,24 @@ class AsgiRoute(APIRoute):
         else:
             await super().handle(scope, receive, send)
 
+    def error_answer(
+        self, exc: ServiceError, scope: Scope
+    ) -> tuple[int, dict[str, Any], Mapping[str, str]]:
+        """Status, JSON document and headers of a domain error (the v2 routes answer theirs)."""
+        status, detail, extra = describe(exc, self.runtime.settings.overload_status)
+        return (
+            status,
+            {"detail": detail, "request_id": scope.get("state", {}).get("request_id")},
+            extra,
+        )
+
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self.runtime
         try:
             answer = await self.handler(Exchange(scope, receive, runtime, self.max_body_bytes))
             status, headers = 200, _JSON
         except ServiceError as exc:
-            status, detail, extra = describe(exc, runtime.settings.overload_status)
-            answer = {"detail": detail, "request_id": scope.get("state", {}).get("request_id")}
+            status, answer, extra = self.error_answer(exc, scope)
             headers = _JSON + _encode(extra)
         except ClientGone:
             return
