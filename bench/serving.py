@@ -27,7 +27,7 @@ import orjson
 from PIL import Image
 
 from bench import _common as c
-from bench import instructions
+from bench import instructions, v2
 from service.api.schemas import predict as schemas
 from service.metadata import INPUT_NAME, OUTPUT_NAME
 
@@ -528,7 +528,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--duration", type=float, help="seconds per row (default 8; 3 with --quick)"
     )
     parser.add_argument("--quick", action="store_true", help="fewer rows, 3 s each: a smoke check")
-    parser.add_argument("--only", metavar="TEXT", help="rows whose name contains TEXT")
+    parser.add_argument(
+        "--only",
+        metavar="TEXT",
+        help="rows whose name contains TEXT; --only v2: the v2 section alone (bench/v2.py)",
+    )
     parser.add_argument(
         "--instructions-only",
         action="store_true",
@@ -638,6 +642,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: note: {note}", file=sys.stderr)
     if args.instructions_only:
         return instructions_only()
+    if args.only == "v2":
+        return v2_section(args)
     chosen = chosen_rows(args)
     if chosen is None:
         return 2
@@ -673,7 +679,13 @@ def main(argv: list[str] | None = None) -> int:
     if counted is not None:
         instructions.print_figures(counted)
     print_targets(rows, reference, memory, soak_s, counted)
-    return 0
+    return 0 if args.only else v2_section(args)
+
+
+def v2_section(args: argparse.Namespace) -> int:
+    """The v2 protocol against KServe's and MLServer's Python servers (bench/v2.py)."""
+    print("\n== v2: relu-serve vs KServe ModelServer vs MLServer (bench/v2.py) ==", flush=True)
+    return v2.main(["--duration", f"{args.duration:g}", *(["--quick"] if args.quick else [])])
 
 
 if __name__ == "__main__":
