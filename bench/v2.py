@@ -14,7 +14,9 @@ virtualenvs (.bench/venvs/, cached).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
+import json
 import shutil
 import sys
 import tempfile
@@ -223,7 +225,9 @@ def _drive(server: Server, row: Row, bodies: v2_load.Bodies, duration_s: float) 
             )
         else:
             port = server.grpc_port if s.kind == "grpc" else server.http_port
-            row.result = v2_load.h2load(port, INFER, bodies, s.kind, s.connections, duration_s)
+            failed_before = failed_inferences(server)
+            result = v2_load.h2load(port, INFER, bodies, s.kind, s.connections, duration_s)
+            row.result = _with_server_failures(result, failed_before, failed_inferences(server))
     except RuntimeError as exc:
         row.failure = str(exc)
         return
@@ -233,6 +237,29 @@ def _drive(server: Server, row: Row, bodies: v2_load.Bodies, duration_s: float) 
         f"p99 {v2_load.ms(r.p99_ms)}  errors {r.errors}",
         flush=True,
     )
+
+
+def failed_inferences(server: Server) -> int | None:
+    """The model's failed inferences so far, from the v2 statistics extension where the server
+    has it (relu-serve): gRPC errors travel in the trailers of HTTP 200 answers, which h2load
+    counts as successes, so the server's own count is what tells."""
+    try:
+        status, body = c.http_get(server.http_port, f"/v2/models/{NAME}/stats")
+        if status != 200:
+            return None
+        stats = json.loads(body)["model_stats"]
+        return sum(int(m["inference_stats"]["fail"]["count"]) for m in stats)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _with_server_failures(result: Result, before: int | None, after: int | None) -> Result:
+    """``result`` with the failures the server counted during it (h2load's successes less)."""
+    if before is None or after is None or after <= before:
+        return result
+    failed = after - before  # warm-up included: if anything, too many are taken off
+    ok_per_s = max(0.0, result.ok_per_s - failed / result.duration_s)
+    return dataclasses.replace(result, ok_per_s=ok_per_s, errors=result.errors + failed)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

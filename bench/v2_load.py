@@ -26,6 +26,7 @@ class Result:
     p99_ms: float | None
     mean_ms: float | None
     errors: int
+    duration_s: float
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def wrk(
 
     run(1, check=True)  # warm-up that also looks at every answer's status
     r = run(duration_s, check=False)
-    return Result(r.ok_per_s, r.p50_ms, r.p99_ms, None, r.errors)
+    return Result(r.ok_per_s, r.p50_ms, r.p99_ms, None, r.errors, r.duration_s)
 
 
 def h2load(
@@ -136,9 +137,15 @@ def parse_h2load(stdout: str, stderr: str = "") -> Result:
     if not (finished and counts):
         raise RuntimeError(f"h2load gave no result: {(stdout + stderr).strip()[-400:]}")
     succeeded, failed, errored = (int(g) for g in counts.groups())
+    # h2load's "succeeded" includes 4xx/5xx answers: count the 2xx ones as the successes.
+    statuses = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", stdout)
+    if statuses:
+        ok, *others = (int(g) for g in statuses.groups())
+        succeeded, failed = ok, failed + sum(others)
     seconds = float(finished[1])
     mean = float(timing[1]) * _UNITS[timing[2]] if timing else None
-    return Result(succeeded / max(seconds, 1e-9), None, None, mean, failed + errored)
+    seconds = max(seconds, 1e-9)
+    return Result(succeeded / seconds, None, None, mean, failed + errored, seconds)
 
 
 # ---- report
