@@ -310,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         name, output, x1, x64 = inputs(model)
         reference = in_process(model, {1: x1, 64: x64})
         args.expected = {size: logits for size, (_, logits) in reference.items()}
+        images_per_s = [reference[64][0]]
         bodies = v2_load.write_bodies(work, NAME, name, output, {1: x1, 64: x64})
         rows: list[Row] = []
         versions: dict[str, str] = {}
@@ -323,8 +324,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             versions[key] = server.version
             run_server(server, mine, work, bodies, args)
+            # Again after each server; the best (least disturbed) figure is the reference.
+            images_per_s.append(in_process(model, {64: x64})[64][0])
     elapsed = time.monotonic() - started
-    v2_load.report(rows, versions, reference[64][0], args, model, elapsed)
+    v2_load.report(rows, versions, max(images_per_s), args, model, elapsed)
     return 0
 
 

@@ -180,7 +180,10 @@ def report(
     for peer in v2_peers.PEERS:
         if peer.key in versions:
             print(f"  {peer.note}")
-    print(f"in-process batch 64 (ONNX Runtime alone, core {c.SERVER_CPU}): {inproc64:.0f} images/s")
+    print(
+        f"in-process batch 64 (ONNX Runtime alone, core {c.SERVER_CPU}, best of the runs before "
+        f"and after each server): {inproc64:.0f} images/s"
+    )
     print_targets(rows, inproc64)
 
 
