@@ -67,7 +67,7 @@ test: lint unit  ## everything CI runs: lint and the whole test suite
 # Needs wrk, valgrind and h2load (apt-get install -y wrk valgrind nghttp2-client) and two cores;
 # ARGS="--quick", "--only heavy", "--only v2", "--soak 60", "--instructions-only". The v2 section
 # installs KServe and MLServer into .bench/venvs/ on its first run (pip, from the registry).
-bench: $(VENV)/.dev  ## relu-serve vs the bare-ASGI ceiling and tutorial FastAPI (wrk + callgrind, ~8 min)
+bench: $(VENV)/.dev  ## relu-serve vs the ASGI ceiling, tutorial FastAPI, KServe, MLServer (~11 min)
 	$(PY) -m bench.serving $(ARGS)
 
 # Needs Docker with Compose v2. torch's CPU wheel comes from TORCH_INDEX_URL, or from
