@@ -27,7 +27,7 @@ import orjson
 from PIL import Image
 
 from bench import _common as c
-from bench import instructions, v2
+from bench import instructions, v2_vs_peers
 from service.api.schemas import predict as schemas
 from service.metadata import INPUT_NAME, OUTPUT_NAME
 
@@ -531,7 +531,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         metavar="TEXT",
-        help="rows whose name contains TEXT; --only v2: the v2 section alone (bench/v2.py)",
+        help="rows whose name contains TEXT; --only v2: the v2 section alone (bench/v2_vs_peers.py)",
     )
     parser.add_argument(
         "--instructions-only",
@@ -683,9 +683,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def v2_section(args: argparse.Namespace) -> int:
-    """The v2 protocol against KServe's and MLServer's Python servers (bench/v2.py)."""
-    print("\n== v2: relu-serve vs KServe ModelServer vs MLServer (bench/v2.py) ==", flush=True)
-    return v2.main(["--duration", f"{args.duration:g}", *(["--quick"] if args.quick else [])])
+    """The v2 protocol against KServe's and MLServer's Python servers (bench/v2_vs_peers.py)."""
+    print(
+        "\n== v2: relu-serve vs KServe ModelServer vs MLServer (bench/v2_vs_peers.py) ==",
+        flush=True,
+    )
+    return v2_vs_peers.main(
+        ["--duration", f"{args.duration:g}", *(["--quick"] if args.quick else [])]
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ throwaway virtualenv and committed:
     python3 -m venv /tmp/kserve && /tmp/kserve/bin/pip install kserve==0.21.0
     /tmp/kserve/bin/python deploy/kserve/schema_from_sdk.py > deploy/kserve/kserve-0.21.0.schema.json
 
-(`python -m bench.v2` leaves such a virtualenv in .bench/venvs/kserve-0.21.0.)
+(`python -m bench.v2_vs_peers` leaves such a virtualenv in .bench/venvs/kserve-0.21.0.)
 """
 
 from __future__ import annotations

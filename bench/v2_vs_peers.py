@@ -5,10 +5,10 @@ Each server runs on core 0 (one process, one ONNX Runtime thread, no request log
 comes from core 1: wrk (HTTP/1.1, the same body bytes for every server) and h2load (gRPC
 ModelInfer with a pre-encoded message, and the same binary HTTP request over HTTP/1.1 for the
 like-for-like gRPC vs HTTP ratio). Every body is sent once and its answer checked against the
-in-process logits before the load. The peers are installed by bench/v2_peers.py in their own
+in-process logits before the load. The peers are installed by bench/peers.py in their own
 virtualenvs (.bench/venvs/, cached).
 
-    python -m bench.v2 [--duration 8] [--quick] [--servers relu-serve,kserve,mlserver]
+    python -m bench.v2_vs_peers [--duration 8] [--quick] [--servers relu-serve,kserve,mlserver]
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import _common as c
-from bench import v2_load, v2_peers, v2_wire
-from bench.v2_load import Result
+from bench import peer_load, peers, v2_wire
+from bench.peer_load import Result
 from service.api.schemas import predict as schemas
 
 MODEL = c.ROOT / "models" / "relu_cnn.onnx"
@@ -124,23 +124,23 @@ def relu_serve(model: Path, work: Path) -> Server:
         "RELU_SERVE_PROVIDERS": "cpu",
         "RELU_SERVE_LOG_LEVEL": "warning",  # and the access log is off by default
     }
-    version = v2_peers.version_of(Path(c.PYTHON), "relu-serve")
+    version = peers.version_of(Path(c.PYTHON), "relu-serve")
     argv = [c.PYTHON, "-m", "service"]
     return Server("relu-serve", version, argv, env, "/readyz", http, grpc, ("binary", "json"))
 
 
 def peer(key: str, model: Path, work: Path) -> Server:
     """The peer's virtualenv (created on first use) and its command line."""
-    spec = v2_peers.KSERVE if key == "kserve" else v2_peers.MLSERVER
-    python = v2_peers.ensure_venv(spec)
+    spec = peers.KSERVE if key == "kserve" else peers.MLSERVER
+    python = peers.ensure_venv(spec)
     http, grpc = c.free_port(), c.free_port()
     ready = f"/v2/models/{NAME}/ready"
-    version = v2_peers.version_of(python, key)
+    version = peers.version_of(python, key)
     if key == "kserve":
-        argv = v2_peers.kserve_argv(python, work, http, grpc)
+        argv = peers.kserve_argv(python, work, http, grpc)
         env = {"BENCH_MODEL_NAME": NAME, "BENCH_MODEL_PATH": str(model)}
         return Server(key, version, argv, env, ready, http, grpc, ("binary", "json"))
-    argv = v2_peers.mlserver_argv(python, work, NAME, model, (http, grpc))
+    argv = peers.mlserver_argv(python, work, NAME, model, (http, grpc))
     return Server(key, version, argv, {}, ready, http, grpc, ("json",))
 
 
@@ -148,11 +148,11 @@ def grpc_python() -> Path | None:
     """A Python with grpcio for the gRPC answer check: ours, else a peer's virtualenv."""
     if importlib.util.find_spec("grpc") is not None:
         return Path(c.PYTHON)
-    return next((p.python for p in v2_peers.PEERS if (p.venv / ".complete").exists()), None)
+    return next((p.python for p in peers.PEERS if (p.venv / ".complete").exists()), None)
 
 
 def check_answers(
-    server: Server, bodies: v2_load.Bodies, expected: dict[int, np.ndarray]
+    server: Server, bodies: peer_load.Bodies, expected: dict[int, np.ndarray]
 ) -> dict[str, str]:
     """Send each body once; kind -> why it failed (missing: its answer had the right logits)."""
     failures: dict[str, str] = {}
@@ -187,7 +187,7 @@ def _compare(server: Server, logits: np.ndarray, expected: np.ndarray) -> None:
 
 
 def run_server(
-    server: Server, rows: list[Row], work: Path, bodies: v2_load.Bodies, args: argparse.Namespace
+    server: Server, rows: list[Row], work: Path, bodies: peer_load.Bodies, args: argparse.Namespace
 ) -> None:
     print(f"starting {server.key} {server.version} ...", flush=True)
     try:
@@ -216,25 +216,25 @@ def run_server(
             row.failure = row.failure or f"{server.key} did not start or stopped"
 
 
-def _drive(server: Server, row: Row, bodies: v2_load.Bodies, duration_s: float) -> None:
+def _drive(server: Server, row: Row, bodies: peer_load.Bodies, duration_s: float) -> None:
     s = row.scenario
     try:
         if s.kind in ("binary", "json"):
-            row.result = v2_load.wrk(
+            row.result = peer_load.wrk(
                 server.http_port, INFER, bodies, s.kind, s.images, s.connections, duration_s
             )
         else:
             port = server.grpc_port if s.kind == "grpc" else server.http_port
             failed_before = failed_inferences(server)
-            result = v2_load.h2load(port, INFER, bodies, s.kind, s.connections, duration_s)
+            result = peer_load.h2load(port, INFER, bodies, s.kind, s.connections, duration_s)
             row.result = _with_server_failures(result, failed_before, failed_inferences(server))
     except RuntimeError as exc:
         row.failure = str(exc)
         return
     r = row.result
     print(
-        f"  {s.label:22} {r.ok_per_s:9.1f} req/s  p50 {v2_load.ms(r.p50_ms)}  "
-        f"p99 {v2_load.ms(r.p99_ms)}  errors {r.errors}",
+        f"  {s.label:22} {r.ok_per_s:9.1f} req/s  p50 {peer_load.ms(r.p50_ms)}  "
+        f"p99 {peer_load.ms(r.p99_ms)}  errors {r.errors}",
         flush=True,
     )
 
@@ -263,7 +263,7 @@ def _with_server_failures(result: Result, before: int | None, after: int | None)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench.v2", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="bench.v2_vs_peers", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=MODEL, help="ONNX file (default %(default)s)")
     parser.add_argument("--duration", type=float, help="seconds per row (default 8; 3 --quick)")
     parser.add_argument("--quick", action="store_true", help="the target rows only, 3 s each")
@@ -306,12 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="relu-serve-bench-v2-") as tmp:
         work = Path(tmp)
-        model = args.model if args.model.exists() else v2_load.export_model(work)
+        model = args.model if args.model.exists() else peer_load.export_model(work)
         name, output, x1, x64 = inputs(model)
         reference = in_process(model, {1: x1, 64: x64})
         args.expected = {size: logits for size, (_, logits) in reference.items()}
         images_per_s = [reference[64][0]]
-        bodies = v2_load.write_bodies(work, NAME, name, output, {1: x1, 64: x64})
+        bodies = peer_load.write_bodies(work, NAME, name, output, {1: x1, 64: x64})
         rows: list[Row] = []
         versions: dict[str, str] = {}
         for key in args.servers:
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             # Again after each server; the best (least disturbed) figure is the reference.
             images_per_s.append(in_process(model, {64: x64})[64][0])
     elapsed = time.monotonic() - started
-    v2_load.report(rows, versions, max(images_per_s), args, model, elapsed)
+    peer_load.report(rows, versions, max(images_per_s), args, model, elapsed)
     return 0
 
 

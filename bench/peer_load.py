@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench import _common as c
-from bench import v2_peers, v2_wire
+from bench import peers, v2_wire
 
 if TYPE_CHECKING:
-    from bench.v2 import Row
+    from bench.v2_vs_peers import Row
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def wrk(
     connections: int,
     duration_s: float,
 ) -> Result:
-    """1 s of warm-up, then ``duration_s`` of wrk (bench/wrk/v2_infer.lua) on the load core."""
+    """1 s of warm-up, then ``duration_s`` of wrk (bench/wrk/v2_body.lua) on the load core."""
     _, head = bodies.http[kind, images]
     env = {"BENCH_PATH": path}
     if head is not None:
@@ -82,7 +82,7 @@ def wrk(
 
     def run(seconds: float, check: bool) -> c.WrkResult:
         result, failure = c.run_wrk(
-            "v2_infer.lua",
+            "v2_body.lua",
             url,
             connections=connections,
             duration_s=seconds,
@@ -177,7 +177,7 @@ def report(
         print(f"{who:22} {row.scenario.label:22} {r.ok_per_s:9.1f} {images} {ms(r.p50_ms)} "
               f"{ms(r.p99_ms)} {ms(r.mean_ms)} {r.errors:6d}")  # fmt: skip
     print("wrk: p50/p99; h2load: mean only (it prints no percentiles). Notes:")
-    for peer in v2_peers.PEERS:
+    for peer in peers.PEERS:
         if peer.key in versions:
             print(f"  {peer.note}")
     print(

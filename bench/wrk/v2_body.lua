@@ -1,4 +1,4 @@
--- POST a v2 infer request (bench/v2.py): binary tensor or JSON body read from a file.
+-- POST a v2 infer request (bench/v2_vs_peers.py): binary tensor or JSON body read from a file.
 --
 -- Environment (besides common.lua's): BENCH_PATH (e.g. /v2/models/relu_cnn/infer),
 -- BENCH_HEADER_LENGTH (the JSON head's byte length: sent as Inference-Header-Content-Length,

@@ -75,7 +75,7 @@ def ensure_venv(peer: Peer) -> Path:
 # ---- KServe: a kserve.Model subclass started by kserve.ModelServer
 
 KSERVE_SCRIPT = '''\
-"""One ONNX file as a KServe v2 model (written by bench/v2_peers.py)."""
+"""One ONNX file as a KServe v2 model (written by bench/peers.py)."""
 import logging
 import os
 import uuid
@@ -141,7 +141,7 @@ if __name__ == "__main__":
 # ---- MLServer: an MLModel subclass, model-settings.json and settings.json
 
 MLSERVER_SCRIPT = '''\
-"""One ONNX file as an MLServer v2 model (written by bench/v2_peers.py)."""
+"""One ONNX file as an MLServer v2 model (written by bench/peers.py)."""
 import onnxruntime as ort
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec
