@@ -19,8 +19,23 @@ K8S = sorted((REPO / "deploy" / "k8s").glob("*.yaml"))
 DEFAULT = re.compile(r"^\$\{(RELU_SERVE_\w+):-([^}]*)\}$")
 
 
+class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """safe_load that refuses a key written twice in one mapping (PyYAML keeps the last one
+    silently; Docker Compose refuses the file). Keys merged in with ``<<:`` may be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [key.value for key, _ in node.value
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge"]  # fmt: skip
+        twice = sorted({str(key) for key in keys if keys.count(key) > 1})
+        if twice:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"keys given twice: {', '.join(twice)}", node.start_mark
+            )
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path: Path) -> Any:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
 
 
 def k8s(kind: str) -> dict[str, Any]:
@@ -90,6 +105,15 @@ def test_service_hpa_and_pdb_select_the_deployment() -> None:
 
 
 # ---- docker compose
+
+
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    twice = tmp_path / "twice.yml"
+    twice.write_text("environment:\n  RELU_SERVE_GRPC_PORT: '8001'\n  RELU_SERVE_GRPC_PORT: '0'\n")
+    with pytest.raises(
+        yaml.constructor.ConstructorError, match="keys given twice: RELU_SERVE_GRPC_PORT"
+    ):
+        load(twice)
 
 
 def test_compose_service_has_port_healthcheck_restart_and_limits(compose: dict[str, Any]) -> None:
