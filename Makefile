@@ -15,7 +15,7 @@ MALLOC := MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=268435456
 # Extra `python -m model_export` options for `make model` / `make serve`, e.g. TRAIN_ARGS="--threads 2".
 TRAIN_ARGS ?=
 
-.PHONY: help serve model test lint format unit bench docker-test clean
+.PHONY: help serve model test lint format unit bench bench-metrics docker-test clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -69,6 +69,10 @@ test: lint unit  ## everything CI runs: lint and the whole test suite
 # installs KServe and MLServer into .bench/venvs/ on its first run (pip, from the registry).
 bench: $(VENV)/.dev  ## relu-serve vs the ASGI ceiling, tutorial FastAPI, KServe, MLServer (~11 min)
 	$(PY) -m bench.serving $(ARGS)
+
+# Needs wrk and two cores; the default model (make model). ARGS="--phase-s 20", "--workers 1".
+bench-metrics: $(VENV)/.dev  ## plot /metrics scraped from a live server under load (examples/metrics.png), ~2 min
+	$(PY) -m bench.metrics_plot $(ARGS)
 
 # Needs Docker with Compose v2. torch's CPU wheel comes from TORCH_INDEX_URL, or from
 # deploy/wheels/ when a torch wheel is there (offline builds; see deploy/wheels/README.md).

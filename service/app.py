@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from service import __version__
 from service.api import errors, openapi, stack
 from service.api.responses import OrjsonResponse
-from service.api.routes import activate, geometry, health, model_info, predict
+from service.api.routes import activate, geometry, health, metrics, model_info, predict
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.runtime import Runtime
@@ -31,21 +31,12 @@ def create_app(
     is given, and reports readiness (/readyz) until the model is warmed up."""
     settings = settings or Settings()
     runtime = Runtime(settings, classifier)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
     app = FastAPIOffline(
         title="relu-serve",
         version=__version__,
         description=DESCRIPTION,
         default_response_class=OrjsonResponse,
-        lifespan=lifespan,
+        lifespan=_lifespan(runtime),
         # FastAPI's built-in OpenTelemetry hook probes for configured providers on every
         # request; we configure none, so the probe is pure hot-path cost.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -62,8 +53,10 @@ def create_app(
     app.include_router(health.router)
     app.include_router(model_info.router)
     app.include_router(activate.router)
+    if settings.metrics:
+        app.include_router(metrics.router)
     keys = settings.read_api_keys()
-    stack.install(app, api_keys=keys)
+    stack.install(app, api_keys=keys, settings=settings)
     openapi.install(app, runtime, keys_required=bool(keys))
     if settings.cors_origins:  # outside the guard: a preflight carries no API key
         app.add_middleware(
@@ -74,6 +67,20 @@ def create_app(
             expose_headers=["x-request-id", "retry-after"],
         )
     return app
+
+
+def _lifespan(runtime: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the runtime started before the first request, stopped after."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return lifespan
 
 
 def app_from_env() -> FastAPI:

@@ -150,6 +150,23 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Log level of the service and uvicorn."""
 
+    log_format: Literal["text", "json"] = "text"
+    """Log lines as text, or as one JSON object per line (for a log collector): every line
+    carries the request id; access lines also the route, method, status, duration and images."""
+
+    metrics: bool = True
+    """Count requests and model runs and serve them at GET /metrics (Prometheus text or
+    OpenMetrics), summed over the workers."""
+
+    metrics_public: bool = False
+    """Serve GET /metrics without an API key even when keys are set (a scraper on a private
+    network); off: Prometheus sends a key (`authorization` in its scrape config)."""
+
+    metrics_dir: Path | None = None
+    """The directory where each worker writes its metric values (prometheus_client's
+    multiprocess mode), emptied of them at start; default: a new temporary directory per run,
+    removed at exit. On a read-only root filesystem it must be writable (a tmpfs)."""
+
     @field_validator("overload_status", mode="before")
     @classmethod
     def _status_from_text(cls, value: object) -> object:

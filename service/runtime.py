@@ -17,6 +17,9 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from prometheus_client.registry import Collector
+
+from service import metrics
 from service.classifier.geometry.feature import Geometry
 from service.classifier.inference import Inference
 from service.classifier.model import Classifier, warmup_sizes
@@ -43,7 +46,10 @@ class Runtime:
         #: Request bytes held across this worker's requests (max_inflight_bytes).
         self.inflight = ByteBudget(settings.max_inflight_bytes)
         self.not_ready_reason = "the application has not started"
+        #: Collectors /metrics renders after the service's own series (computed at scrape time).
+        self.collectors: list[Collector] = []
         self._warming: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self._undo_sigterm: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
@@ -53,11 +59,20 @@ class Runtime:
             self.not_ready_reason = f"loading the model {settings.model_path.name}"
             self.classifier = await asyncio.to_thread(Classifier.from_settings, settings)
         self.inference = Inference(self.classifier, settings)
+        if settings.metrics:
+            meta, info = self.classifier.metadata, self.classifier.session_info
+            metrics.MODEL_INFO.labels(meta.name, meta.version, info.providers_active[0]).set(1)
+            metrics.READY.set(0)
+            self._flusher = asyncio.create_task(metrics.flush_periodically())
         self.inference.start()
         self._warming = asyncio.create_task(self._warm_up(self.inference))
         self._undo_sigterm = self._install_sigterm(settings.shutdown_drain_s)
 
     async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+        if self.settings.metrics:
+            metrics.retire()
         self._undo_sigterm()
         if self._warming is not None:
             self._warming.cancel()
@@ -109,6 +124,8 @@ class Runtime:
         # of the collector's sight, so that full collections stop walking it on the request path.
         gc.freeze()
         self.predictor = predictor
+        if self.settings.metrics:
+            metrics.READY.set(1)
         meta = inference.classifier.metadata
         log.info(
             "ready: %s %s (batches of up to %d images run inline)", meta.name, meta.version, inline
@@ -125,10 +142,13 @@ class Runtime:
         server_handler = signal.getsignal(signal.SIGTERM)
         if not callable(server_handler):
             return lambda: None
+        loop = asyncio.get_running_loop()
 
         def on_sigterm(sig: int, frame: FrameType | None) -> None:
             first = not self.stopping
             self.stopping = True
+            if self.settings.metrics:  # not here: the handler may interrupt a metric's lock
+                loop.call_soon_threadsafe(metrics.READY.set, 0)
             if first and drain_s > 0:
                 # uvicorn's handler only sets flags that its main loop polls: safe from a thread.
                 timer = threading.Timer(drain_s, server_handler, (sig, None))

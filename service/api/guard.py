@@ -10,7 +10,12 @@ call and one wrapped ``send`` per request. It
 - answers HEAD on every GET route (starlette's routes do; FastAPI's do not), without the body;
 - turns any exception a route let through into one logged traceback and a JSON 500 with the
   request id, so that the keep-alive connection stays usable;
-- adds the security headers to the docs pages.
+- adds the security headers to the docs pages;
+- counts every answer it sees in the request metrics (route template, method, status,
+  duration) and writes the access line (always for a 5xx): the layers inside it (routes,
+  error handlers, its own 401 and 500) all answer through it. What it cannot see: 408 and 431
+  (server.py answers them before a request reaches the app), uvicorn's own 503 past
+  max_connections and 400 for unparsable HTTP, and CORS preflights (the CORS layer is outside).
 """
 
 from __future__ import annotations
@@ -20,14 +25,17 @@ import itertools
 import logging
 import re
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.logs import REQUEST_ID
+from service.metrics import UNMATCHED, Tally
 
 log = logging.getLogger("relu_serve")
+access = logging.getLogger("relu_serve.access")
 
 #: What a client's X-Request-ID may look like to be taken as it is.
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
@@ -47,48 +55,96 @@ _DOCS_HEADERS = [
 
 
 class Guard:
-    """The middleware; ``api_keys`` empty means no authentication."""
+    """The middleware; ``api_keys`` empty means no authentication. ``meter`` counts the answers
+    (None: metrics off), ``access_log`` logs a line per request, ``open_paths`` are served
+    without a key, ``resolve`` names the route of a request the router never saw (a 401)."""
 
-    def __init__(self, app: ASGIApp, *, api_keys: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_keys: Iterable[str] = (),
+        meter: Tally | None = None,
+        access_log: bool = False,
+        open_paths: tuple[str, ...] = OPEN_PATHS,
+        resolve: Callable[[Scope], str] = lambda scope: UNMATCHED,
+    ) -> None:
         self.app = app
         self.keys = [key.encode() for key in api_keys]
+        self.meter = meter
+        self.access_log = access_log
+        self.open_paths = open_paths
+        self.resolve = resolve
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        begun = time.perf_counter()
         request_id = _request_id(scope["headers"])
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         token = REQUEST_ID.set(request_id)
         path = scope["path"].removeprefix(scope.get("root_path", ""))
-        extra = [(b"x-request-id", request_id.encode())]
-        if path.startswith(_DOCS_PATHS):
-            extra += _DOCS_HEADERS
-        head = scope["method"] == "HEAD"
+        extra = _headers(path, request_id)
+        method = scope["method"]
+        head = method == "HEAD"
         if head:
             scope["method"] = "GET"
-        started = False
+        status = 0
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}
             await send(message)
 
         try:
-            if self.keys and not path.startswith(OPEN_PATHS) and not self._allowed(scope):
+            if self.keys and not path.startswith(self.open_paths) and not self._allowed(scope):
                 await _unauthorized(guarded_send, request_id)
-                return
-            await self.app(scope, receive, guarded_send)
+            else:
+                await self.app(scope, receive, guarded_send)
         except Exception:
-            log.exception("internal error while serving %s %s", scope["method"], path)
-            if not started:
+            log.exception("internal error while serving %s %s", method, path)
+            if not status:
                 await _internal_error(guarded_send, request_id)
         finally:
+            if status:
+                self._account(scope, method, path, status, time.perf_counter() - begun)
             REQUEST_ID.reset(token)
+
+    def _account(self, scope: Scope, method: str, path: str, status: int, seconds: float) -> None:
+        """The request's metrics and its access line."""
+        route = scope.get("route")
+        if route is not None:
+            template = route.path
+        else:  # the router never matched it (404), or the guard answered first (401)
+            template = self.resolve(scope) if status == 401 else UNMATCHED
+        if self.meter is not None:
+            self.meter.request(template, method, status, seconds)
+        # A 5xx is logged even with the access log off; /readyz's 503 is an answer, not a fault.
+        if self.access_log or (status >= 500 and template != "/readyz"):
+            images = scope["state"].get("images")
+            access.log(
+                logging.ERROR if status >= 500 else logging.INFO,
+                "%s %s %d %.2f ms%s",
+                method,
+                path,
+                status,
+                seconds * 1000,
+                "" if images is None else f" images={images}",
+                extra={
+                    "route": template,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "images": images,
+                },
+            )
 
     def _allowed(self, scope: Scope) -> bool:
         """Whether the request carries one of the keys; every key is compared, in constant time."""
@@ -99,6 +155,14 @@ class Guard:
         for key in self.keys:
             found |= hmac.compare_digest(key, given)
         return found
+
+
+def _headers(path: str, request_id: str) -> list[tuple[bytes, bytes]]:
+    """The headers the guard adds to every answer: the request id, the docs' security headers."""
+    extra = [(b"x-request-id", request_id.encode())]
+    if path.startswith(_DOCS_PATHS):
+        extra += _DOCS_HEADERS
+    return extra
 
 
 def _request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:

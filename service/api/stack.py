@@ -11,28 +11,56 @@ must see a preflight before the guard asks it for a key), then the guard, Except
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 
 from fastapi import FastAPI
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.types import ASGIApp
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Scope
 
-from service.api.guard import Guard
+from service.api.guard import OPEN_PATHS, Guard
+from service.config import Settings
+from service.metrics import TALLY, UNMATCHED
 
 
-def install(app: FastAPI, *, api_keys: Iterable[str]) -> None:
+def install(app: FastAPI, *, api_keys: Iterable[str], settings: Settings) -> None:
     """Build ``app``'s middleware stack as above when it first serves a request."""
     keys = list(api_keys)
+    open_paths = (*OPEN_PATHS, "/metrics") if settings.metrics_public else OPEN_PATHS
+    meter = TALLY if settings.metrics else None
 
     def build() -> ASGIApp:
         handlers = {k: v for k, v in app.exception_handlers.items() if k not in (500, Exception)}
         inner = AsyncExitStackMiddleware(app.router)
         stack: ASGIApp = Guard(
-            ExceptionMiddleware(inner, handlers=handlers, debug=app.debug), api_keys=keys
+            ExceptionMiddleware(inner, handlers=handlers, debug=app.debug),
+            api_keys=keys,
+            meter=meter,
+            access_log=settings.access_log,
+            open_paths=open_paths,
+            resolve=_resolver(app),
         )
         for middleware in reversed(app.user_middleware):
             stack = middleware.cls(stack, *middleware.args, **middleware.kwargs)
         return stack
 
     app.build_middleware_stack = build  # type: ignore[method-assign]
+
+
+def _resolver(app: FastAPI) -> Callable[[Scope], str]:
+    """The route template a request would reach, for one the guard refused before routing
+    (a 401): matched against the documented paths, compiled on first use."""
+    patterns: list[tuple[re.Pattern[str], str]] = []
+
+    def resolve(scope: Scope) -> str:
+        if not patterns:
+            patterns.extend((compile_path(path)[0], path) for path in app.openapi()["paths"])
+        path = scope["path"].removeprefix(scope.get("root_path", ""))
+        for pattern, template in patterns:
+            if pattern.match(path):
+                return template
+        return UNMATCHED
+
+    return resolve

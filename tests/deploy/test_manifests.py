@@ -139,8 +139,9 @@ def test_compose_defaults_are_the_service_defaults(
     defaults = {
         match[1]: match[2] for value in environment.values() if (match := DEFAULT.match(str(value)))
     }
-    # All but the fixed ones (model path, host, port, gRPC port) and those unset (threads, key file).
-    assert len(defaults) >= len(Settings.model_fields) - 6
+    # All but the fixed ones (model path, host, port, gRPC port) and those unset (threads, key
+    # file, metrics directory).
+    assert len(defaults) >= len(Settings.model_fields) - 7
     for variable, value in defaults.items():
         monkeypatch.setenv(variable, value)
     from_compose = Settings(model_path=Path("unused"))

@@ -41,11 +41,18 @@ async def _serve(exchange: Exchange) -> dict[str, Any]:
     if media in (JSON, NPY):
         body = await exchange.body()
         predictor = runtime.ready_predictor()
-        return await predictor.from_array(body, exchange.query(_QUERY), npy=media == NPY)
-    if media == MULTIPART:
+        answer = await predictor.from_array(body, exchange.query(_QUERY), npy=media == NPY)
+    elif media == MULTIPART:
         predictor = runtime.ready_predictor()
-        return await _from_upload(exchange, predictor)
-    raise UnsupportedMediaType(
+        answer = await _from_upload(exchange, predictor)
+    else:
+        raise _unsupported(media)
+    exchange.scope["state"]["images"] = len(answer["predictions"])  # for the access line
+    return answer
+
+
+def _unsupported(media: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(
         f"Content-Type {excerpt(media) if media else '(none)'} is not accepted; send {JSON}, {MULTIPART} "
         f"(image files) or {NPY}"
     )
