@@ -70,9 +70,10 @@ proto: $(VENV)/.dev  ## regenerate service/grpc/proto/relu_serve_v2_pb2.py(i) wi
 	$(PY) -m grpc_tools.protoc -Iservice/grpc/proto --python_out=service/grpc/proto \
 	  --pyi_out=service/grpc/proto service/grpc/proto/relu_serve_v2.proto
 
-# Needs wrk and valgrind (apt-get install -y wrk valgrind) and two cores;
-# ARGS="--quick", "--only heavy", "--soak 60", "--instructions-only".
-bench: $(VENV)/.dev  ## relu-serve vs the bare-ASGI ceiling and tutorial FastAPI (wrk + callgrind, ~8 min)
+# Needs wrk, valgrind and h2load (apt-get install -y wrk valgrind nghttp2-client) and two cores;
+# ARGS="--quick", "--only heavy", "--only v2", "--soak 60", "--instructions-only". The v2 section
+# installs KServe and MLServer into .bench/venvs/ on its first run (pip, from the registry).
+bench: $(VENV)/.dev  ## relu-serve vs the ASGI ceiling, tutorial FastAPI, KServe, MLServer (~11 min)
 	$(PY) -m bench.serving $(ARGS)
 
 # Needs wrk and two cores; the default model (make model). ARGS="--phase-s 20", "--workers 1".

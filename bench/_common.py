@@ -202,10 +202,11 @@ def run_wrk(
     body_dir: Path,
     body: str | None = None,
     check: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[WrkResult, str | None]:
     """One wrk run on the load core; returns its result and the first failed response, if any
-    (only looked for with ``check``, which makes wrk slower)."""
-    env = {**os.environ, "BENCH_BODY_DIR": str(body_dir)}
+    (only looked for with ``check``, which makes wrk slower). ``extra_env``: for the script."""
+    env = {**os.environ, **(extra_env or {}), "BENCH_BODY_DIR": str(body_dir)}
     if body is not None:
         env["BENCH_BODY"] = body
     if check:

@@ -27,7 +27,7 @@ import orjson
 from PIL import Image
 
 from bench import _common as c
-from bench import instructions, monitor
+from bench import instructions, monitor, v2_vs_peers
 from service.api.schemas import predict as schemas
 from service.metadata import INPUT_NAME, OUTPUT_NAME
 
@@ -531,7 +531,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         metavar="TEXT",
-        help="rows whose name contains TEXT (`--only monitor`: the ReLU monitor section alone)",
+        help="rows whose name contains TEXT (`--only monitor`: the ReLU monitor section alone, "
+        "`--only v2`: the v2 section alone, bench/v2_vs_peers.py)",
     )
     parser.add_argument(
         "--instructions-only",
@@ -658,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
         return instructions_only()
     if args.only == "monitor":  # the ReLU monitor's cost alone (bench/monitor.py)
         return monitor.main(["--duration", str(args.duration)])
+    if args.only == "v2":
+        return v2_section(args)
     chosen = chosen_rows(args)
     if chosen is None:
         return 2
@@ -695,7 +698,18 @@ def main(argv: list[str] | None = None) -> int:
         instructions.print_figures(counted)
     print_targets(rows, reference, memory, soak_s, counted)
     print("\n".join(monitor_lines))
-    return 0
+    return 0 if args.only else v2_section(args)
+
+
+def v2_section(args: argparse.Namespace) -> int:
+    """The v2 protocol against KServe's and MLServer's Python servers (bench/v2_vs_peers.py)."""
+    print(
+        "\n== v2: relu-serve vs KServe ModelServer vs MLServer (bench/v2_vs_peers.py) ==",
+        flush=True,
+    )
+    return v2_vs_peers.main(
+        ["--duration", f"{args.duration:g}", *(["--quick"] if args.quick else [])]
+    )
 
 
 if __name__ == "__main__":
