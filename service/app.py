@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from service import __version__
 from service.api import errors, openapi, stack
 from service.api.responses import OrjsonResponse
-from service.api.routes import activate, geometry, health, model_info, predict
+from service.api.routes import activate, geometry, health, model_info, playground, predict
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.runtime import Runtime
@@ -21,6 +21,9 @@ from service.server import GuardedHttpProtocol
 DESCRIPTION = """
 relu-serve classifies images with a ReLU CNN served by ONNX Runtime and evaluates activation
 functions with their exact gradients, matching PyTorch.
+
+**[Open the playground](/playground)**: draw a digit and watch the network, its dead units and
+its linear regions; plot any activation function and its gradient.
 """
 
 
@@ -59,9 +62,9 @@ def create_app(
         activate.route(runtime),
         *geometry.routes(runtime),
     ]
-    app.include_router(health.router)
-    app.include_router(model_info.router)
-    app.include_router(activate.router)
+    for router in (health.router, model_info.router, activate.router, playground.router):
+        app.include_router(router)
+    app.router.routes.append(playground.assets())
     keys = settings.read_api_keys()
     stack.install(app, api_keys=keys)
     openapi.install(app, runtime, keys_required=bool(keys))

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from service import offload
 from service.classifier.inference import Inference
 from service.classifier.preprocess import images_to_batch, prepare
+from service.classifier.probabilities import softmax, top_k
 from service.codecs import Body, json_arrays, npy
 from service.config import Settings
 from service.errors import InvalidInput, TooLarge, excerpt
@@ -30,6 +31,11 @@ class PredictOptions(BaseModel):
     top_k: int = Field(3, description="how many classes to list per image, 1..number of labels")
     return_probabilities: bool = Field(False, description="add every class probability")
     return_logits: bool = Field(False, description="add the raw logits")
+    return_input: bool = Field(
+        False,
+        description="add the image as the model saw it, in the raw value range (uploads: "
+        "after cropping, centring and block averaging), H x W for one channel",
+    )
     normalized: bool = Field(
         False, description="inputs are already normalised (JSON and .npy only)"
     )
@@ -187,7 +193,7 @@ class Predictor:
             batch, options = await offload.in_thread(self.deadline_s, decode, body, query)
         logits = self.inference.run_now(batch)  # inline when it may: no coroutine on the way
         return self.answer(
-            logits if logits is not None else await self.inference.logits(batch), options
+            logits if logits is not None else await self.inference.logits(batch), options, batch
         )
 
     async def from_images(
@@ -213,7 +219,7 @@ class Predictor:
             max_pixels=limits.max_image_pixels,
             max_request_pixels=limits.max_request_pixels,
         )
-        return self.answer(await self.inference.logits(batch), options)
+        return self.answer(await self.inference.logits(batch), options, batch)
 
     def _decode_json(
         self, body: Body, query: Mapping[str, str]
@@ -235,8 +241,11 @@ class Predictor:
         options = parse_options({}, text=query, images=False, num_classes=self.meta.num_classes)
         return batch_from_npy(body, self.meta, self.limits, normalized=options.normalized), options
 
-    def answer(self, logits: np.ndarray[Any, Any], options: PredictOptions) -> dict[str, Any]:
-        """Label, index, confidence and top-k per image (plus probabilities and logits if asked)."""
+    def answer(
+        self, logits: np.ndarray[Any, Any], options: PredictOptions, batch: np.ndarray[Any, Any]
+    ) -> dict[str, Any]:
+        """Label, index, confidence and top-k per image (plus probabilities, logits and the
+        input ``batch`` in the raw range if asked)."""
         labels = self.meta.labels
         # The sum first (one ufunc call); only a non-finite sum needs the elementwise look.
         if not np.isfinite(np.add.reduce(logits, axis=None)) and not np.isfinite(logits).all():
@@ -266,24 +275,12 @@ class Predictor:
             # float32 rows: orjson writes each value's shortest float32 form.
             for prediction, logit_row in zip(predictions, logits, strict=True):
                 prediction["logits"] = logit_row
+        if options.return_input:
+            # 5 decimals: the float32 input carries ~1e-6 of the raw range's rounding noise.
+            seen = self.meta.raw(batch).round(5) + 0.0  # + 0.0: no -0.0 from the rounding
+            for prediction, image in zip(predictions, seen, strict=True):
+                prediction["input"] = image[0] if len(image) == 1 else image
         return {"model": self._model, "predictions": predictions}
-
-
-def softmax(logits: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Row-wise softmax in float64, stable for any finite logits (the row maximum first)."""
-    # The ufuncs' reduce straight away: ndarray.max/sum go through Python wrappers first.
-    z = logits.astype(np.float64)
-    z -= np.maximum.reduce(z, axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= np.add.reduce(z, axis=1, keepdims=True)
-    return z
-
-
-def top_k(probabilities: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
-    """Indices (N, k) of the k most probable classes per row, most probable first; ties keep
-    the lower index first, as argmax does."""
-    order: np.ndarray[Any, Any] = (-probabilities).argsort(axis=1, kind="stable")[:, :k]
-    return order
 
 
 def _rank(nested: list[Any]) -> int:

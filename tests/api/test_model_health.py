@@ -144,7 +144,14 @@ def test_predict_documents_all_three_request_bodies(client: TestClient) -> None:
     assert "image/png" in content["multipart/form-data"]["encoding"]["files"]["contentType"]
     assert "inputs" in content["application/json"]["schema"]["properties"]
     params = {p["name"] for p in operation["parameters"]}
-    assert params == {"top_k", "return_probabilities", "return_logits", "normalized", "invert"}
+    assert params == {
+        "top_k",
+        "return_probabilities",
+        "return_logits",
+        "return_input",
+        "normalized",
+        "invert",
+    }
     for status in ("413", "415", "422", "503"):
         assert status in operation["responses"], status
 

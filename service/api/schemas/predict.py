@@ -50,6 +50,10 @@ class Prediction(BaseModel):
     top_k: list[ClassScore]
     probabilities: list[float] | None = Field(None, description="with return_probabilities")
     logits: list[float] | None = Field(None, description="with return_logits")
+    input: list[Any] | None = Field(
+        None,
+        description="with return_input: the image the model saw, raw range (5 decimals), H x W",
+    )
 
 
 class ModelRef(BaseModel):
