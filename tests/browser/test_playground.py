@@ -229,3 +229,21 @@ def _wait_for(page: Any, expression: str, done: Any, timeout_s: float = 120.0) -
             return value
         assert page.evaluate("Date.now()") < deadline, f"{expression} never got there"
         page.wait_for_timeout(100)
+
+
+def test_with_api_keys_the_page_asks_for_one(browser: Any, dry_run_model: Path) -> None:
+    key = "playground-key-0123456789"
+    with live_server(dry_run_model, timeout_s=300, api_keys=key) as base:
+        context = browser.new_context()
+        outside = Outside(base)
+        context.route("**/*", outside)
+        page = context.new_page()
+        page.goto(f"{base}/playground")  # the page itself is open, like /docs
+        page.wait_for_selector("#key-form:not([hidden])", timeout=WAIT_MS)
+        page.fill("#key-input", key)
+        page.click("#key-form button")
+        page.wait_for_selector("body[data-ready=true]", timeout=WAIT_MS)
+        assert page.evaluate("sessionStorage.getItem('relu-serve-api-key')") == key
+        assert page.evaluate("window.playground.activation.fn") == "relu"
+        context.close()
+        assert outside.urls == []
