@@ -15,7 +15,7 @@ MALLOC := MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=268435456
 # Extra `python -m model_export` options for `make model` / `make serve`, e.g. TRAIN_ARGS="--threads 2".
 TRAIN_ARGS ?=
 
-.PHONY: help serve model test lint format unit bench bench-metrics docker-test clean proto
+.PHONY: help serve model test lint format unit bench bench-metrics docker-test vendor clean proto
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -47,6 +47,10 @@ model: $(VENV)/.export  ## train and export the default model (always retrains)
 
 serve: $(VENV)/.serve $(MODEL)  ## set up, build the model if missing, serve on http://127.0.0.1:8000
 	$(MALLOC) RELU_SERVE_MODEL_PATH=$(MODEL) $(PY) -m service
+
+# Needs npm; the files are committed, so serving and testing never do.
+vendor:  ## re-vendor the playground's JavaScript (uPlot) from npm, pinned and integrity-checked
+	python3 deploy/vendor.py
 
 lint: $(VENV)/.dev  ## ruff, ruff format --check, mypy --strict, import contracts
 	$(VENV)/bin/ruff check .

@@ -12,7 +12,17 @@ from fastapi_offline import FastAPIOffline
 from service import __version__
 from service.api import errors, openapi, stack
 from service.api.responses import OrjsonResponse
-from service.api.routes import activate, geometry, health, metrics, model_info, monitor, predict, v2
+from service.api.routes import (
+    activate,
+    geometry,
+    health,
+    metrics,
+    model_info,
+    monitor,
+    playground,
+    predict,
+    v2,
+)
 from service.classifier.model import Classifier
 from service.config import Settings
 from service.runtime import Runtime
@@ -22,6 +32,9 @@ from service.v2.dataplane import DataPlane
 DESCRIPTION = """
 relu-serve classifies images with a ReLU CNN served by ONNX Runtime and evaluates activation
 functions with their exact gradients, matching PyTorch.
+
+**[Open the playground](/playground)**: draw a digit and watch the network, its dead units and
+its linear regions; plot any activation function and its gradient.
 """
 
 
@@ -55,8 +68,10 @@ def create_app(
         *geometry.routes(runtime),
         *v2.routes(runtime, plane),
     ]
-    for router in (health.router, model_info.router, activate.router, monitor.router):
+    routers = (health.router, model_info.router, activate.router, monitor.router, playground.router)
+    for router in routers:
         app.include_router(router)
+    app.router.routes.append(playground.assets())
     if settings.metrics:
         app.include_router(metrics.router)
     stack.install(app, api_keys=keys, settings=settings)

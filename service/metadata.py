@@ -76,6 +76,11 @@ class ModelMetadata:
         """Raw values -> the model's input: ``standardize(to_unit(raw))``, as in training."""
         return standardize(to_unit(raw, self.input_range), self.mean, self.std)
 
+    def raw(self, x: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """The model's input -> raw values: ``normalize`` undone, in float64."""
+        low, high = self.input_range
+        return (x.astype(np.float64) * self.std + self.mean) * (high - low) + low
+
     def to_props(self) -> dict[str, str]:
         """Serialise to ONNX metadata_props: one JSON value per key."""
         props = {PREFIX + key: json.dumps(value) for key, value in asdict(self).items()}

@@ -39,7 +39,8 @@ access = logging.getLogger("relu_serve.access")
 
 #: What a client's X-Request-ID may look like to be taken as it is.
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
-#: Paths open without an API key: probes and the docs pages.
+#: Paths open without an API key: probes and the pages (the playground asks for a key
+#: itself when the API needs one).
 OPEN_PATHS = (
     "/healthz",
     "/readyz",
@@ -48,18 +49,41 @@ OPEN_PATHS = (
     "/redoc",
     "/openapi.json",
     "/static-offline-docs",
+    "/playground",
 )
 _DOCS_PATHS = ("/docs", "/redoc", "/static-offline-docs")
-_DOCS_HEADERS = [
+_PAGE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
+]
+_DOCS_HEADERS = [
+    *_PAGE_HEADERS,
     (
         b"content-security-policy",
         b"default-src 'self'; script-src 'self' 'unsafe-inline'; "
         b"style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
     ),
 ]
+#: The playground runs no inline script and talks to this origin only.
+_PLAYGROUND_HEADERS = [
+    *_PAGE_HEADERS,
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
+        b"base-uri 'none'; form-action 'none'",
+    ),
+]
+
+
+def _page_headers(path: str) -> list[tuple[bytes, bytes]]:
+    """The security headers of the pages a browser renders; none for the API."""
+    if path.startswith(_DOCS_PATHS):
+        return _DOCS_HEADERS
+    if path.startswith("/playground"):
+        return _PLAYGROUND_HEADERS
+    return []
 
 
 class Guard:
@@ -166,11 +190,8 @@ class Guard:
 
 
 def _headers(path: str, request_id: str) -> list[tuple[bytes, bytes]]:
-    """The headers the guard adds to every answer: the request id, the docs' security headers."""
-    extra = [(b"x-request-id", request_id.encode())]
-    if path.startswith(_DOCS_PATHS):
-        extra += _DOCS_HEADERS
-    return extra
+    """The headers the guard adds to every answer: the request id, the pages' security headers."""
+    return [(b"x-request-id", request_id.encode()), *_page_headers(path)]
 
 
 def _request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:

@@ -32,6 +32,11 @@ class PredictOptions(BaseModel):
     top_k: int = Field(3, description="how many classes to list per image, 1..number of labels")
     return_probabilities: bool = Field(False, description="add every class probability")
     return_logits: bool = Field(False, description="add the raw logits")
+    return_input: bool = Field(
+        False,
+        description="add the image as the model saw it, in the raw value range (uploads: "
+        "after cropping, centring and block averaging), H x W for one channel",
+    )
     normalized: bool = Field(
         False, description="inputs are already normalised (JSON and .npy only)"
     )
@@ -125,7 +130,11 @@ def batch_from_json(
     """A JSON body's nested lists of images -> the model's normalised input (N, C, H, W);
     ``body`` is the JSON text they came from. Every endpoint taking JSON images uses this."""
     limit = limits.max_images
-    if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
+    if (
+        isinstance(inputs, list)
+        and len(inputs) > limit
+        and len(json_arrays.presumed_shape(inputs)) >= 3
+    ):
         raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
     raw = json_arrays.array_from_json(
         inputs,
@@ -182,7 +191,7 @@ class Predictor:
             self._observe(batch)
         if options.return_ood:
             return await self._with_ood(batch, logits, options)
-        return self.answer(logits, options)
+        return self.answer(logits, options, batch)
 
     async def from_images(
         self,
@@ -213,7 +222,7 @@ class Predictor:
             self._observe(batch)
         if options.return_ood:
             return await self._with_ood(batch, logits, options)
-        return self.answer(logits, options)
+        return self.answer(logits, options, batch)
 
     async def _with_ood(
         self, batch: np.ndarray[Any, Any], logits: np.ndarray[Any, Any], options: PredictOptions
@@ -221,7 +230,7 @@ class Predictor:
         if self.monitoring is None:
             raise OodUnavailable("the OOD score is not loaded for this model")
         scores = await self.monitoring.ood_scores(batch, logits, self.deadline_s)
-        answer = self.answer(logits, options)
+        answer = self.answer(logits, options, batch)
         for prediction, score in zip(answer["predictions"], scores, strict=True):
             prediction["ood"] = score
         return answer
@@ -246,8 +255,11 @@ class Predictor:
         options = parse_options({}, text=query, images=False, num_classes=self.meta.num_classes)
         return batch_from_npy(body, self.meta, self.limits, normalized=options.normalized), options
 
-    def answer(self, logits: np.ndarray[Any, Any], options: PredictOptions) -> dict[str, Any]:
-        """Label, index, confidence and top-k per image (plus probabilities and logits if asked)."""
+    def answer(
+        self, logits: np.ndarray[Any, Any], options: PredictOptions, batch: np.ndarray[Any, Any]
+    ) -> dict[str, Any]:
+        """Label, index, confidence and top-k per image (plus probabilities, logits and the
+        input ``batch`` in the raw range if asked)."""
         labels = self.meta.labels
         # The sum first (one ufunc call); only a non-finite sum needs the elementwise look.
         if not np.isfinite(np.add.reduce(logits, axis=None)) and not np.isfinite(logits).all():
@@ -277,13 +289,9 @@ class Predictor:
             # float32 rows: orjson writes each value's shortest float32 form.
             for prediction, logit_row in zip(predictions, logits, strict=True):
                 prediction["logits"] = logit_row
+        if options.return_input:
+            # 5 decimals: the float32 input carries ~1e-6 of the raw range's rounding noise.
+            seen = self.meta.raw(batch).round(5) + 0.0  # + 0.0: no -0.0 from the rounding
+            for prediction, image in zip(predictions, seen, strict=True):
+                prediction["input"] = image[0] if len(image) == 1 else image
         return {"model": self._model, "predictions": predictions}
-
-
-def _rank(nested: list[Any]) -> int:
-    rank = 0
-    node: Any = nested
-    while isinstance(node, list) and node:
-        rank += 1
-        node = node[0]
-    return rank

@@ -86,7 +86,7 @@ def array_from_json(
     ``json_may_hold_booleans(body)`` to skip that check for bodies without true/false.
     """
     target = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
-    shape = _presumed_shape(obj)
+    shape = presumed_shape(obj)
     if len(shape) > MAX_RANK:
         raise InvalidInput(
             f"{name} has more than {MAX_RANK} dimensions; at most {MAX_RANK} are allowed"
@@ -126,7 +126,7 @@ def _narrowed(arr: np.ndarray[Any, Any], target: np.dtype[Any], name: str) -> np
     return out
 
 
-def _presumed_shape(obj: Any) -> tuple[int, ...]:
+def presumed_shape(obj: Any) -> tuple[int, ...]:
     """The shape read along the first elements (checked for raggedness later)."""
     shape: list[int] = []
     while isinstance(obj, list) and len(shape) <= MAX_RANK:

@@ -247,7 +247,7 @@ def test_bad_requests_get_a_status_and_a_message(
 def test_body_keys_are_checked_against_the_endpoints_options(client: TestClient) -> None:
     unknown = client.post("/regions", json={"start": ZERO, "end": ONE, "units": True})
     assert unknown.status_code == 422
-    assert unknown.json()["detail"] == "unknown option 'units'; allowed: normalized"
+    assert unknown.json()["detail"] == "unknown option 'units'; allowed: normalized, logits"
 
 
 @pytest.fixture(scope="module")

@@ -149,6 +149,7 @@ def test_predict_documents_all_three_request_bodies(client: TestClient) -> None:
         "return_probabilities",
         "return_logits",
         "return_ood",
+        "return_input",
         "normalized",
         "invert",
     }

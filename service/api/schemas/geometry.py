@@ -142,6 +142,11 @@ REGIONS_EXAMPLE: dict[str, Any] = {
 }
 
 
+class Knots(BaseModel):
+    t: list[float] = Field(description="0, every linear piece's start, decision change and 1")
+    logits: list[list[float]] = Field(description="the float64 logits at each t (t x classes)")
+
+
 class RegionsResponse(BaseModel):
     """The exact activation regions and linear pieces along the segment."""
 
@@ -155,6 +160,7 @@ class RegionsResponse(BaseModel):
     decision_changes: list[float] = Field(description="t where the predicted label changes")
     max_abs_error: float = Field(description="largest residual of the affine check")
     passes: int = Field(description="batched float64 passes the walk took")
+    knots: Knots | None = Field(None, description="with logits=true")
 
 
 class ExplainRequest(ExplainOptions):

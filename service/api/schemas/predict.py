@@ -61,6 +61,10 @@ class Prediction(BaseModel):
     probabilities: list[float] | None = Field(None, description="with return_probabilities")
     logits: list[float] | None = Field(None, description="with return_logits")
     ood: OodScores | None = Field(None, description="with return_ood")
+    input: list[Any] | None = Field(
+        None,
+        description="with return_input: the image the model saw, raw range (5 decimals), H x W",
+    )
 
 
 class ModelRef(BaseModel):

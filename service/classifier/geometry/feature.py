@@ -43,15 +43,25 @@ class ExplainOptions(BaseModel):
     invert: Literal["auto"] | bool = Field("auto", description="image files only, as /predict")
 
 
-class RegionsOptions(BaseModel):
-    """Options of /regions: JSON keys or query parameters."""
+class PairOptions(BaseModel):
+    """Options every endpoint over two or three images takes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     normalized: bool = Field(False, description="the images are already normalised")
 
 
-class PlaneOptions(RegionsOptions):
+class RegionsOptions(PairOptions):
+    """Options of /regions: JSON keys or query parameters."""
+
+    logits: bool = Field(
+        False,
+        description="add the logits at every knot (linear piece ends and decision changes): "
+        "exact, and affine in t between knots",
+    )
+
+
+class PlaneOptions(PairOptions):
     """Options of /regions/plane: JSON keys or query parameters."""
 
     grid: int = Field(96, ge=8, le=256, description="sample points per side of the plane")
@@ -67,7 +77,7 @@ class PlaneOptions(RegionsOptions):
 EXPLAIN_OPTIONS = tuple(ExplainOptions.model_fields)
 REGIONS_OPTIONS = tuple(RegionsOptions.model_fields)
 PLANE_OPTIONS = tuple(PlaneOptions.model_fields)
-_Pair = TypeVar("_Pair", bound=RegionsOptions)
+_Pair = TypeVar("_Pair", bound=PairOptions)
 
 
 class Geometry:
@@ -181,7 +191,7 @@ class Geometry:
         return {"model": self._model, **explain(self.network, self.meta, x, units=options.units)}
 
     def _regions_array(self, body: Body, query: Mapping[str, str], npy: bool) -> dict[str, Any]:
-        _, (start, end) = self._images(body, query, npy, ("start", "end"), RegionsOptions)
+        options, (start, end) = self._images(body, query, npy, ("start", "end"), RegionsOptions)
         answer = regions(
             self.network,
             self.meta,
@@ -189,6 +199,7 @@ class Geometry:
             end,
             max_breakpoints=self.max_breakpoints,
             timeout_s=self.timeout_s,
+            logits=options.logits,
         )
         return {"model": self._model, **answer}
 

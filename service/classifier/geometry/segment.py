@@ -20,12 +20,14 @@ def regions(
     *,
     max_breakpoints: int,
     timeout_s: float,
+    logits: bool = False,
 ) -> dict[str, Any]:
-    """The answer of /regions along x(t) = start + t (end - start), t in [0, 1]."""
+    """The answer of /regions along x(t) = start + t (end - start), t in [0, 1]; with
+    ``logits``, the logits at every knot as well."""
     found = walk.walk(network, start, end, max_breakpoints=max_breakpoints, timeout_s=timeout_s)
     linear = walk.linear_piece_starts(found)
     changes = walk.decisions(found)
-    return {
+    answer = {
         "breakpoints": found.starts[1:].tolist(),
         "activation_regions": len(found.starts),
         "linear_pieces": len(linear),
@@ -34,6 +36,20 @@ def regions(
         "max_abs_error": found.max_abs_error,
         "passes": found.passes,
     }
+    if logits:
+        answer["knots"] = _knots(found, linear, changes)
+    return answer
+
+
+def _knots(
+    found: walk.Regions, linear: Array, changes: list[tuple[float, int]]
+) -> dict[str, list[Any]]:
+    """t at every linear piece's ends and decision change, and the logits there: each from
+    the affine map of the region holding it (at t = 1, of the last region)."""
+    t = np.unique(np.concatenate([found.starts[linear], [t for t, _ in changes], [1.0]]))
+    region = np.searchsorted(found.starts, t, side="right") - 1
+    values = found.logits[region] + (t - found.starts[region])[:, None] * found.slopes[region]
+    return {"t": t.tolist(), "logits": values.tolist()}
 
 
 def _pieces(
