@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 
 from tests.live_server import live_server
 
@@ -55,7 +57,11 @@ STROKES = {
 def server(trained_model: Path) -> Iterator[str]:
     # The regions walk takes ~1 s idle; a loaded machine may need far more than the defaults.
     with live_server(
-        trained_model, timeout_s=300, request_timeout_ms="120000", geometry_timeout_ms="120000"
+        trained_model,
+        timeout_s=300,
+        request_timeout_ms="120000",
+        geometry_timeout_ms="120000",
+        monitor_sample_every="1",
     ) as base:
         yield base
 
@@ -134,13 +140,34 @@ def test_a_drawn_digit_is_classified(page: Any, server: str, digit: str) -> None
     assert explained["label"] == digit
 
 
+def test_dead_units_are_the_monitors(page: Any, server: str) -> None:
+    digits = load_digits()
+    batch = {"inputs": digits.images[:64].tolist()}
+    assert httpx.post(f"{server}/predict", json=batch, timeout=60).status_code == 200
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{server}/monitor/relu", timeout=10).json()["images"] < 64:
+        assert time.monotonic() < deadline, "the monitor never counted the batch"
+        time.sleep(0.2)
+    open_page(page, server)
+    draw(page, STROKES["0"])
+    monitor = page.evaluate("window.playground.monitor")
+    texts = page.locator("[data-testid=layer-maps] .layer p").all_inner_texts()
+    for layer, text in zip(monitor["layers"], texts, strict=True):
+        assert f"{layer['dead_units']} dead over {layer['images']} sampled images" in text
+    assert any(layer["dead_units"] > 0 for layer in monitor["layers"])
+
+
 def test_the_activation_plot_shows_what_activate_answers(page: Any, server: str) -> None:
     open_page(page, server)
     page.get_by_test_id("function-select").select_option("leaky_relu")
     page.fill("#params input[data-param=negative_slope]", "0.2")
     page.press("#params input[data-param=negative_slope]", "Enter")
     page.dispatch_event("#params input[data-param=negative_slope]", "change")
-    plotted = _wait_for(page, "window.playground.activation", lambda a: a["fn"] == "leaky_relu")
+    plotted = _wait_for(
+        page,
+        "window.playground.activation",
+        lambda a: a["fn"] == "leaky_relu" and [k["grad"] for k in a["kinks"]] == [0.2],
+    )
     body = {
         "function": "leaky_relu",
         "params": {"negative_slope": 0.2},

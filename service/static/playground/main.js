@@ -8,18 +8,26 @@ import { Pad } from "./draw.js";
 import { clearPrediction, deadUnits, showNetwork, showPrediction } from "./network.js";
 import { Segment } from "./regions.js";
 
-window.playground = { prediction: null, explanation: null, regions: null, activation: null };
+window.playground = {
+  prediction: null,
+  explanation: null,
+  monitor: null,
+  regions: null,
+  activation: null,
+};
 
 const MONITOR_MAX_AGE_MS = 5000;
 let sequence = 0; // answers to older drawings are dropped
-let monitor = { at: 0, dead: new Map() };
+let monitor = { at: 0, dead: null };
 
 async function deadNow() {
   if (Date.now() - monitor.at > MONITOR_MAX_AGE_MS) {
     try {
-      monitor = { at: Date.now(), dead: deadUnits(await call("/monitor/relu")) };
+      const answer = await call("/monitor/relu");
+      window.playground.monitor = answer;
+      monitor = { at: Date.now(), dead: deadUnits(answer) };
     } catch {
-      monitor = { at: Date.now(), dead: new Map() }; // no monitor: nothing marked dead
+      monitor = { at: Date.now(), dead: null }; // no monitor (RELU_SERVE_MONITOR=false)
     }
   }
   return monitor.dead;

@@ -38,19 +38,20 @@ export function clearPrediction() {
   document.getElementById("region-facts").replaceChildren();
 }
 
-/** Units that never fired, per layer name, from GET /monitor/relu (flat indices). */
+/** Units that never fired, per layer name, from GET /monitor/relu (flat C-order indices),
+ * with the images they were counted over; none marked before the monitor has seen an image. */
 export function deadUnits(monitor) {
   const dead = new Map();
-  const layers = monitor?.layers ?? {};
-  const entries = Array.isArray(layers) ? layers.map((l) => [l.name, l]) : Object.entries(layers);
-  for (const [name, layer] of entries) dead.set(name, new Set((layer.dead ?? []).flat(Infinity)));
+  for (const layer of monitor?.layers ?? []) {
+    if (layer.images > 0) dead.set(layer.name, { units: new Set(layer.dead), images: layer.images });
+  }
   return dead;
 }
 
 export function showNetwork(explanation, dead) {
   const maps = document.getElementById("layer-maps");
   const relus = explanation.pattern?.layers.filter((layer) => layer.kind === "relu") ?? [];
-  maps.replaceChildren(...relus.map((layer) => layerFigure(layer, dead.get(layer.name))));
+  maps.replaceChildren(...relus.map((layer) => layerFigure(layer, dead)));
   const weights = explanation.linear_map.weights[explanation.index];
   paintSaliency(document.getElementById("saliency"), weights);
   const region = explanation.region;
@@ -67,13 +68,20 @@ function radius(region) {
   return `${region.radius.toPrecision(3)} (L2 distance to the region's boundary, normalised input)`;
 }
 
-function layerFigure(layer, dead = new Set()) {
+/** `dead`: deadUnits' map, or null when the service has no monitor. */
+function layerFigure(layer, deadByLayer) {
+  const monitored = deadByLayer?.get(layer.name);
+  const dead = monitored?.units ?? new Set();
   const figure = document.createElement("div");
   figure.className = "layer";
   const title = document.createElement("h3");
   title.textContent = layer.name;
   const counts = document.createElement("p");
-  counts.textContent = `${layer.active} of ${layer.units} fired (${((100 * layer.active) / layer.units).toFixed(0)} %), ${dead.size} dead`;
+  const share = ((100 * layer.active) / layer.units).toFixed(0);
+  let deadText = "dead units: the monitor is off";
+  if (monitored) deadText = `${dead.size} dead over ${monitored.images} sampled images`;
+  else if (deadByLayer) deadText = "dead units: the monitor has sampled no image yet";
+  counts.textContent = `${layer.active} of ${layer.units} fired now (${share} %); ${deadText}`;
   const canvas = document.createElement("canvas");
   canvas.setAttribute("aria-label", `${layer.name}: ${layer.active} of ${layer.units} units fired`);
   paintUnits(canvas, layer.map, dead);
