@@ -12,16 +12,11 @@ from service import offload
 from service.classifier.inference import Inference
 from service.classifier.limits import Limits
 from service.classifier.monitor.feature import Monitoring
-from service.classifier.preprocess import images_to_batch, prepare
+from service.classifier.preprocess import batch_from_json, batch_from_npy, images_to_batch
 from service.classifier.probabilities import softmax, top_k
-from service.codecs import Body, json_arrays, npy
+from service.codecs import Body, json_arrays
 from service.config import Settings
-from service.errors import InvalidInput, OodUnavailable, TooLarge, excerpt
-from service.metadata import ModelMetadata
-
-FLOAT32 = np.dtype(np.float32)
-#: The dtypes a .npy body may hold.
-NPY_DTYPES = (FLOAT32, np.dtype(np.float64), np.dtype(np.uint8))
+from service.errors import InvalidInput, OodUnavailable, excerpt
 
 
 class PredictOptions(BaseModel):
@@ -124,36 +119,6 @@ def validated(
     raise InvalidInput(f"{name}: {message} (got {excerpt(error.get('input'))})")
 
 
-def batch_from_json(
-    inputs: Any, body: Body, meta: ModelMetadata, limits: Limits, *, normalized: bool
-) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """A JSON body's nested lists of images -> the model's normalised input (N, C, H, W);
-    ``body`` is the JSON text they came from. Every endpoint taking JSON images uses this."""
-    limit = limits.max_images
-    if (
-        isinstance(inputs, list)
-        and len(inputs) > limit
-        and len(json_arrays.presumed_shape(inputs)) >= 3
-    ):
-        raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
-    raw = json_arrays.array_from_json(
-        inputs,
-        dtype=FLOAT32,
-        max_elements=limits.max_elements,
-        name="inputs",
-        may_hold_booleans=json_arrays.json_may_hold_booleans(body),
-    )
-    return prepare(raw, meta, max_images=limit, normalized=normalized, finite=True)
-
-
-def batch_from_npy(
-    body: Body, meta: ModelMetadata, limits: Limits, *, normalized: bool
-) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """The bytes of numpy.save(f, images) -> the model's normalised input (N, C, H, W)."""
-    raw = npy.load_npy(body, max_elements=limits.max_elements, allowed_dtypes=NPY_DTYPES)
-    return prepare(raw, meta, max_images=limits.max_images, normalized=normalized)
-
-
 class Predictor:
     """The whole of /predict for the served model; every transport calls these methods.
 
@@ -187,11 +152,7 @@ class Predictor:
         logits = self.inference.run_now(batch)  # inline when it may: no coroutine on the way
         if logits is None:
             logits = await self.inference.logits(batch)
-        if self._observe is not None:
-            self._observe(batch)
-        if options.return_ood:
-            return await self._with_ood(batch, logits, options)
-        return self.answer(logits, options, batch)
+        return await self._finish(batch, logits, options)
 
     async def from_images(
         self,
@@ -205,9 +166,16 @@ class Predictor:
             parse_options({}, text=query, images=True, num_classes=classes)
         options = parse_options({}, text={**query, **fields}, images=True, num_classes=classes)
         invert = None if options.invert == "auto" else bool(options.invert)
+        batch = await self.images(files, invert)
+        return await self._finish(batch, await self.inference.logits(batch), options)
+
+    async def images(
+        self, files: Sequence[tuple[str, bytes]], invert: bool | None
+    ) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Image files (name, bytes) -> the model's input, as every upload path prepares them;
+        always in a thread: a tiny file may declare millions of pixels."""
         limits = self.limits
-        # Always in a thread: a tiny file may declare millions of pixels.
-        batch = await offload.in_thread(
+        return await offload.in_thread(
             self.deadline_s,
             images_to_batch,
             files,
@@ -217,9 +185,17 @@ class Predictor:
             max_pixels=limits.max_image_pixels,
             max_request_pixels=limits.max_request_pixels,
         )
-        logits = await self.inference.logits(batch)
+
+    def observe(self, batch: np.ndarray[Any, Any]) -> None:
+        """Hand a served batch to the ReLU monitor's sampler (when it is on); every transport
+        calls it once per batch it ran."""
         if self._observe is not None:
             self._observe(batch)
+
+    async def _finish(
+        self, batch: np.ndarray[Any, Any], logits: np.ndarray[Any, Any], options: PredictOptions
+    ) -> dict[str, Any]:
+        self.observe(batch)
         if options.return_ood:
             return await self._with_ood(batch, logits, options)
         return self.answer(logits, options, batch)

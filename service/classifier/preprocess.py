@@ -8,9 +8,15 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from service.classifier.limits import Limits
+from service.codecs import Body, json_arrays, npy
 from service.codecs.images import check_request_pixels, decode_grayscale
 from service.errors import InvalidInput, TooLarge
 from service.metadata import ModelMetadata
+
+FLOAT32 = np.dtype(np.float32)
+#: The dtypes a .npy body may hold.
+NPY_DTYPES = (FLOAT32, np.dtype(np.float64), np.dtype(np.uint8))
 
 #: The digits data set's recipe: each digit was drawn into a bitmap 4x the model's side
 #: (32x32 for 8x8) and each model pixel counts the ink of one 4x4 block.
@@ -222,3 +228,33 @@ def _mass_offsets(scaled: np.ndarray[Any, Any], box_h: int, box_w: int) -> tuple
     top = min(max(round((box_h - 1) / 2 - cy), 0), box_h - h)
     left = min(max(round((box_w - 1) / 2 - cx), 0), box_w - w)
     return top, left
+
+
+def batch_from_json(
+    inputs: Any, body: Body, meta: ModelMetadata, limits: Limits, *, normalized: bool
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """A JSON body's nested lists of images -> the model's normalised input (N, C, H, W);
+    ``body`` is the JSON text they came from. Every endpoint taking JSON images uses this."""
+    limit = limits.max_images
+    if (
+        isinstance(inputs, list)
+        and len(inputs) > limit
+        and len(json_arrays.presumed_shape(inputs)) >= 3
+    ):
+        raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
+    raw = json_arrays.array_from_json(
+        inputs,
+        dtype=FLOAT32,
+        max_elements=limits.max_elements,
+        name="inputs",
+        may_hold_booleans=json_arrays.json_may_hold_booleans(body),
+    )
+    return prepare(raw, meta, max_images=limit, normalized=normalized, finite=True)
+
+
+def batch_from_npy(
+    body: Body, meta: ModelMetadata, limits: Limits, *, normalized: bool
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The bytes of numpy.save(f, images) -> the model's normalised input (N, C, H, W)."""
+    raw = npy.load_npy(body, max_elements=limits.max_elements, allowed_dtypes=NPY_DTYPES)
+    return prepare(raw, meta, max_images=limits.max_images, normalized=normalized)

@@ -10,7 +10,7 @@ import numpy as np
 
 from service import offload
 from service.classifier.predict import Predictor, parse_options
-from service.classifier.preprocess import images_to_batch, prepare
+from service.classifier.preprocess import prepare
 from service.classifier.probabilities import softmax
 from service.codecs.v2_infer import InferRequest
 from service.codecs.v2_tensors import BYTES, Tensor, decode
@@ -103,6 +103,7 @@ class ClassifierModel:
         logits = predictor.inference.run_now(batch)
         if logits is None:  # queued for the batcher: its wait counts as compute_infer
             logits = await predictor.inference.logits(batch)
+        predictor.observe(batch)  # the ReLU monitor sees v2 traffic as it sees /predict's
         phases.mark("compute_infer")
         outputs: dict[str, np.ndarray[Any, Any]] = {}
         for name in names or self.output_names():
@@ -135,16 +136,7 @@ class ClassifierModel:
         files = decode(tensor, limits.max_images).reshape(-1)
         named = [(f"{IMAGES}[{i}]", bytes(data)) for i, data in enumerate(files)]
         invert = None if options.invert == "auto" else bool(options.invert)
-        return await offload.in_thread(
-            deadline_s,
-            images_to_batch,
-            named,
-            self.meta,
-            invert=invert,
-            max_images=limits.max_images,
-            max_pixels=limits.max_image_pixels,
-            max_request_pixels=limits.max_request_pixels,
-        )
+        return await predictor.images(named, invert)
 
     def _options(self, request: InferRequest) -> dict[str, Any]:
         given = own_parameters(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import time
@@ -15,6 +16,7 @@ import numpy as np
 import onnx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from scipy.special import logsumexp
 
 from model_export import data
@@ -80,6 +82,22 @@ def test_counts_every_image_with_sampling_1(client: TestClient) -> None:
         assert layer["dead_units"] == len(layer["dead"])
         assert layer["dead_fraction"] == layer["dead_units"] / layer["units"]
         assert 0 < layer["mean_active_fraction"] < 1
+
+
+def test_v2_infer_and_uploads_are_counted_like_json(client: TestClient) -> None:
+    """Every transport hands its batch to the monitor: v2 infer (4 images) and an upload (1)."""
+    client.post("/monitor/relu/reset")
+    body = {
+        "inputs": [{"name": "input", "shape": [4, 1, 8, 8], "datatype": "FP32",
+                    "data": np.asarray(digits(4)).ravel().tolist()}]
+    }  # fmt: skip
+    answer = client.post("/v2/models/relu_cnn/infer", json=body)
+    assert answer.status_code == 200, answer.text
+    image = io.BytesIO()
+    Image.fromarray(np.eye(8, dtype=np.uint8) * 255).save(image, "PNG")
+    files = {"files": ("eye.png", image.getvalue(), "image/png")}
+    assert client.post("/predict", files=files).status_code == 200
+    assert counted(client, 5)["images"] == 5
 
 
 def test_reset_zeroes_the_counts_and_needs_the_key(client: TestClient) -> None:

@@ -1,6 +1,6 @@
 """Geometry: /explain and /regions for the served model, from a request's bytes to the answer.
 
-Images are decoded by the classifier's own path (predict.batch_from_json / batch_from_npy,
+Images are decoded by the classifier's own path (preprocess.batch_from_json / batch_from_npy,
 preprocess.images_to_batch); the float64 work runs in a worker thread, never on the loop.
 """
 
@@ -20,8 +20,8 @@ from service.classifier.geometry.graph import Network
 from service.classifier.geometry.segment import regions
 from service.classifier.limits import Limits
 from service.classifier.model import Classifier
-from service.classifier.predict import batch_from_json, batch_from_npy, validated
-from service.classifier.preprocess import images_to_batch
+from service.classifier.predict import validated
+from service.classifier.preprocess import batch_from_json, batch_from_npy, images_to_batch
 from service.codecs import Body, json_arrays
 from service.config import Settings
 from service.errors import GeometryUnavailable, InvalidInput
