@@ -71,6 +71,23 @@ def free_port() -> int:
         return port
 
 
+def relu_env(port: int, **settings: str) -> dict[str, str]:
+    """relu-serve's environment in every bench: loopback, one worker, one ONNX Runtime thread,
+    CPU, warnings only (no access log), no gRPC port unless ``grpc_port`` is given; more
+    RELU_SERVE_* settings as keywords (``model_path="..."``)."""
+    env = {
+        "RELU_SERVE_HOST": "127.0.0.1",
+        "RELU_SERVE_PORT": str(port),
+        "RELU_SERVE_WORKERS": "1",
+        "RELU_SERVE_INTRA_OP_THREADS": "1",
+        "RELU_SERVE_PROVIDERS": "cpu",
+        "RELU_SERVE_LOG_LEVEL": "warning",
+        "RELU_SERVE_GRPC_PORT": "0",
+    }
+    env.update({f"RELU_SERVE_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
 def pinned(cpu: int, argv: Sequence[str]) -> list[str]:
     """``argv`` run on one core; taskset execs it, so the pid is the command's own."""
     return ["taskset", "-c", str(cpu), *argv]

@@ -60,15 +60,7 @@ def measure(model: Path, work: Path, *, duration_s: float, rounds: int) -> Figur
     (work / "predict_1.json").write_bytes(orjson.dumps({"inputs": [ZERO]}))
     figures = Figures()
     port = c.free_port()
-    env = {
-        "RELU_SERVE_HOST": "127.0.0.1",
-        "RELU_SERVE_PORT": str(port),
-        "RELU_SERVE_WORKERS": "1",
-        "RELU_SERVE_INTRA_OP_THREADS": "1",
-        "RELU_SERVE_PROVIDERS": "cpu",
-        "RELU_SERVE_LOG_LEVEL": "warning",
-        "RELU_SERVE_MODEL_PATH": str(model),
-    }
+    env = c.relu_env(port, model_path=str(model))
     url = f"http://127.0.0.1:{port}"
     for round_ in range(rounds):
         order = list(VARIANTS) if round_ % 2 == 0 else list(reversed(VARIANTS))

@@ -127,15 +127,7 @@ def scenarios() -> list[Scenario]:
 
 
 def servers(models: dict[str, Path], port: int) -> dict[str, ServerSpec]:
-    relu_env = {
-        "RELU_SERVE_HOST": "127.0.0.1",
-        "RELU_SERVE_PORT": str(port),
-        "RELU_SERVE_WORKERS": "1",
-        "RELU_SERVE_INTRA_OP_THREADS": "1",
-        "RELU_SERVE_PROVIDERS": "cpu",
-        # uvicorn logs each request at "info"; "warning" turns the access log off.
-        "RELU_SERVE_LOG_LEVEL": "warning",
-    }
+    relu_env = c.relu_env(port)
     uvicorn = [*UVICORN, "--port", str(port)]
     return {
         "relu-serve": ServerSpec(

@@ -177,13 +177,7 @@ def _run(work: Path, duration_s: float, conns: int, rounds: int) -> int:
         (work / f"{name}.len").write_text(str(length))
     (work / "predict_1.npy").write_bytes(npy_body(one))
     port, grpc_port = c.free_port(), c.free_port()
-    env = {
-        "RELU_SERVE_MODEL_PATH": str(model),
-        "RELU_SERVE_PORT": str(port),
-        "RELU_SERVE_GRPC_PORT": str(grpc_port),
-        "RELU_SERVE_INTRA_OP_THREADS": "1",
-        "RELU_SERVE_LOG_LEVEL": "warning",
-    }
+    env = c.relu_env(port, model_path=str(model), grpc_port=str(grpc_port))
     server = [c.PYTHON, "-m", "service"]
     with c.serve("relu-serve", server, env=env, port=port, ready_path="/readyz", log_dir=work):
         rows = _rows(work, port, grpc_port, conns, duration_s, one, many)

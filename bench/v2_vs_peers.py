@@ -114,16 +114,7 @@ def in_process(model: Path, batches: dict[int, np.ndarray]) -> dict[int, tuple[f
 
 def relu_serve(model: Path, work: Path) -> Server:
     http, grpc = c.free_port(), c.free_port()
-    env = {
-        "RELU_SERVE_HOST": "127.0.0.1",
-        "RELU_SERVE_PORT": str(http),
-        "RELU_SERVE_GRPC_PORT": str(grpc),
-        "RELU_SERVE_MODEL_PATH": str(model),
-        "RELU_SERVE_WORKERS": "1",
-        "RELU_SERVE_INTRA_OP_THREADS": "1",
-        "RELU_SERVE_PROVIDERS": "cpu",
-        "RELU_SERVE_LOG_LEVEL": "warning",  # and the access log is off by default
-    }
+    env = c.relu_env(http, grpc_port=str(grpc), model_path=str(model))
     version = peers.version_of(Path(c.PYTHON), "relu-serve")
     argv = [c.PYTHON, "-m", "service"]
     return Server("relu-serve", version, argv, env, "/readyz", http, grpc, ("binary", "json"))
