@@ -6,8 +6,14 @@ export const PALETTE = [
   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 ];
 
+/** The chart and resize observer living in each plot box, replaced on every redraw. */
+const live = new WeakMap();
+
 /** A uPlot in `box` (replacing any there); `marks(u)` draws extra lines after the series. */
 export function plot(box, series, data, { xLabel, yLabel, marks = () => {} }) {
+  const old = live.get(box);
+  old?.chart.destroy();
+  old?.resizer.disconnect();
   box.replaceChildren();
   const width = () => Math.max(box.clientWidth, 280);
   const chart = new uPlot(
@@ -23,7 +29,9 @@ export function plot(box, series, data, { xLabel, yLabel, marks = () => {} }) {
     data,
     box,
   );
-  new ResizeObserver(() => chart.setSize({ width: width(), height: 320 })).observe(box);
+  const resizer = new ResizeObserver(() => chart.setSize({ width: width(), height: 320 }));
+  resizer.observe(box);
+  live.set(box, { chart, resizer });
   return chart;
 }
 

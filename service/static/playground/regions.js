@@ -21,7 +21,6 @@ export class Segment {
         if (select.value !== "drawing") this.set(slot, DIGITS[Number(select.value)]);
       });
     }
-    this.chart = null;
   }
 
   /** Put an image (8x8 rows, raw range) at end `slot` and walk again. */
@@ -56,7 +55,7 @@ export class Segment {
       for (const x of answer.breakpoints) vline(u, x, { color: "#868e96", top: 0.94 });
       for (const x of answer.decision_changes) vline(u, x, { color: "#c92a2a", dash: [5, 4], width: 1.5 });
     };
-    this.chart = plot(document.getElementById("regions-plot"), series, data, {
+    plot(document.getElementById("regions-plot"), series, data, {
       xLabel: "t (A at 0, B at 1)",
       yLabel: "logit",
       marks,
