@@ -4,6 +4,8 @@ uvicorn bounds idle keep-alive connections and concurrency but not a slow client
 connection that sends its headers a byte at a time, or declares a body it never sends, is held
 forever, and httptools accepts headers of any size (at a cost that grows with their square).
 This subclass answers such clients as nginx does (431, 408) and closes their connections.
+Those answers, and uvicorn's 503 past ``limit_concurrency`` (plain text there), are JSON:
+``{"error": ...}`` under /v2 (what tritonclient reads), ``{"detail": ...}`` elsewhere.
 """
 
 from __future__ import annotations
@@ -11,12 +13,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle as Cycle
 
 from service.config import Settings
 
 #: How long a refused connection is still read (and what arrives dropped) before it is closed.
 LINGER_S = 2.0
+
+
+def error_document(path: bytes, message: str) -> bytes:
+    """An error body in the dialect of the path: the v2 protocol's or the service's own."""
+    target = path.split(b"?", 1)[0]
+    key = "error" if target == b"/v2" or target.startswith(b"/v2/") else "detail"
+    return orjson.dumps({key: message})
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -58,7 +70,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._arm(self.body_timeout_s)
         super().data_received(data)
         if self._in_headers and self._header_bytes > self.max_header_bytes:
-            self._refuse(431, "Request Header Fields Too Large")
+            self._refuse(
+                431,
+                "Request Header Fields Too Large",
+                f"the request headers exceed the limit of {self.max_header_bytes} bytes",
+            )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -91,9 +107,20 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._in_headers and self._header_bytes == 0 and self.cycle is not None:
             # Idle between requests: the keep-alive timer's business, not ours.
             return
-        self._refuse(408, "Request Timeout")
+        what, seconds = (
+            ("headers", self.header_timeout_s)
+            if self._in_headers
+            else ("body", self.body_timeout_s)
+        )
+        self._refuse(
+            408, "Request Timeout", f"the request {what} did not arrive within {seconds:g} s"
+        )
 
-    def _refuse(self, status: int, reason: str) -> None:
+    def _start_asgi_task(self, cycle: Cycle, app: Any) -> None:
+        # uvicorn hands a request past limit_concurrency to its plain-text 503 app.
+        super()._start_asgi_task(cycle, _overloaded if app is service_unavailable else app)
+
+    def _refuse(self, status: int, reason: str, message: str) -> None:
         """Answer ``status`` with Connection: close unless a response has begun, then close.
 
         The close lingers (as nginx's does): closing a socket with unread input sends a reset,
@@ -105,7 +132,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self._closing = True
         if self.cycle is None or not self.cycle.response_started:
-            body = f'{{"detail": "{reason}"}}'.encode()
+            # No request line yet on a connection that sent nothing: uvicorn has no url then.
+            body = error_document(getattr(self, "url", b""), message)
             head = (
                 f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
                 f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
@@ -114,3 +142,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_S, self.transport.close)
+
+
+async def _overloaded(scope: Any, receive: Any, send: Any) -> None:
+    """The 503 of a request past limit_concurrency (max_connections), as JSON."""
+    path = scope["raw_path"][len(scope["root_path"].encode("ascii")) :]
+    body = error_document(
+        path, "the server is at its connection limit (max_connections); retry shortly"
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
