@@ -37,8 +37,9 @@ class PredictOptions(BaseModel):
     )
     return_ood: bool = Field(
         False,
-        description="add out-of-distribution scores per image: hamming (units between its "
-        "act_fc pattern and the nearest training image's) and energy (-logsumexp of the logits)",
+        description="add out-of-distribution scores per image: hamming (units of the layer the "
+        "model's metadata names, act2 by default, whose on/off state differs from the nearest "
+        "stored training pattern's) and energy (-logsumexp of the logits)",
     )
     invert: Literal["auto"] | bool = Field(
         "auto",
