@@ -117,7 +117,8 @@ class ClassifierModel:
         predictor.observe(batch)  # the ReLU monitor sees v2 traffic as it sees /predict's
         phases.mark("compute_infer")
         outputs: dict[str, np.ndarray[Any, Any]] = {}
-        scores = await predictor.ood_scores(batch, logits) if OOD.keys() & set(names) else []
+        asked = any(name in OOD for name in names)
+        scores = await predictor.ood_scores(batch, logits) if asked else []
         for name in names or (OUTPUT_NAME, PROBABILITIES):
             if name in OOD:
                 key, dtype, _ = OOD[name]
