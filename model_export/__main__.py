@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     _, test_acc, preds = evaluate(model, x_test, torch.from_numpy(splits.test.y))
     proto = export.to_onnx(model, input_shape, args.opset)
     # The OOD reference first: the model's metadata carries its hash.
-    reference = patterns.write(patterns.training_patterns(model, splits), args.out, args.hidden)
+    reference = patterns.write(*patterns.training_patterns(model, splits), args.out)
     outputs = export.activation_outputs(proto, model.activation_layers)
     metadata = _metadata(args, dataset, splits, test_acc, outputs, reference)
     proto = export.stamp(proto, metadata)

@@ -1,4 +1,4 @@
-"""The OOD reference: the training images' act_fc activation patterns, bit-packed beside the model."""
+"""The OOD reference: training images' act2 activation patterns, bit-packed beside the model."""
 
 from __future__ import annotations
 
@@ -14,8 +14,16 @@ from model_export.data import Splits
 from model_export.train import normalise
 from service.metadata import PatternsRef
 
-#: The layer whose on/off pattern is compared: the last hidden one (128 units by default).
-LAYER = "act_fc"
+#: The layer whose on/off pattern is compared. act2 (the second conv block, 1,024 units on 8x8
+#: digits) told the digits validation split from generated non-digits best: AUROC 0.996 against
+#: act1 0.994, act3 0.985, act_fc 0.953 on the images of `bench.ood --dev` (README: OOD).
+LAYER = "act2"
+#: The most bytes the .npy file may take (the issue's budget): rows beyond it are chosen.
+MAX_BYTES = 28 * 1024
+#: np.save's header for a 2-D uint8 array (format 1.0: padded to 128 bytes).
+NPY_HEADER = 128
+#: The most training images the selection compares pairwise (a quadratic matrix).
+MAX_CANDIDATES = 4096
 
 
 def path_for(model_path: Path) -> Path:
@@ -24,9 +32,9 @@ def path_for(model_path: Path) -> Path:
 
 
 @torch.no_grad()
-def training_patterns(model: nn.Module, splits: Splits) -> np.ndarray:
-    """The distinct ``act_fc > 0`` patterns of the (unaugmented) training images, np.packbits
-    rows in a stable order (np.unique sorts them)."""
+def training_patterns(model: nn.Module, splits: Splits) -> tuple[np.ndarray, int]:
+    """The ``LAYER > 0`` patterns of the (unaugmented) training images that fit MAX_BYTES:
+    distinct np.packbits rows, the most representative first; and the layer's units."""
     captured: list[torch.Tensor] = []
     hook = getattr(model, LAYER).register_forward_hook(
         lambda _m, _i, out: captured.append(out.detach())
@@ -37,10 +45,43 @@ def training_patterns(model: nn.Module, splits: Splits) -> np.ndarray:
     finally:
         hook.remove()
     fired = (captured[0] > 0).numpy().reshape(len(splits.train.x), -1)
-    return np.unique(np.packbits(fired, axis=1), axis=0)
+    packed = np.unique(np.packbits(fired, axis=1), axis=0)
+    rows = max(1, (MAX_BYTES - NPY_HEADER) // packed.shape[1])
+    return select(packed, rows), fired.shape[1]
 
 
-def write(patterns: np.ndarray, model_path: Path, units: int) -> PatternsRef:
+def select(packed: np.ndarray, rows: int) -> np.ndarray:
+    """At most ``rows`` of the distinct patterns ``packed``, chosen greedily so that every
+    training pattern has a chosen one near it (facility location: each step adds the row that
+    most lowers the sum over all patterns of the Hamming distance to the nearest chosen row).
+    Unlike a random subset it keeps typical patterns and drops rare outliers."""
+    if len(packed) <= rows:
+        return packed
+    if len(packed) > MAX_CANDIDATES:  # deterministic subsample: the matrix stays 4096^2
+        keep = np.random.default_rng(0).choice(len(packed), MAX_CANDIDATES, replace=False)
+        packed = packed[np.sort(keep)]
+    distance = distances(packed, packed).astype(np.float32)
+    nearest = np.full(len(packed), np.float32(packed.shape[1] * 8))
+    chosen: list[int] = []
+    for _ in range(rows):
+        gain = np.maximum(nearest[None, :] - distance, 0).sum(axis=1)
+        gain[chosen] = -1
+        best = int(gain.argmax())
+        chosen.append(best)
+        nearest = np.minimum(nearest, distance[best])
+    return packed[chosen]
+
+
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distances (len(a), len(b)) between bit-packed rows."""
+    out = np.empty((len(a), len(b)), dtype=np.int64)
+    for start in range(0, len(a), 256):
+        xor = a[start : start + 256, None, :] ^ b[None, :, :]
+        out[start : start + 256] = np.bitwise_count(xor).sum(axis=2, dtype=np.int64)
+    return out
+
+
+def write(patterns: np.ndarray, units: int, model_path: Path) -> PatternsRef:
     """Save the patterns (.npy, atomically) beside the model; return the metadata entry."""
     buffer = io.BytesIO()
     np.save(buffer, patterns, allow_pickle=False)

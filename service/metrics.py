@@ -50,7 +50,8 @@ _IMAGES = (*(float(2**i) for i in range(11)), math.inf)
 
 REQUESTS = Counter(
     "relu_serve_requests",
-    "HTTP requests answered, by route template (unmatched: no route), method and status.",
+    "Requests answered: HTTP by route template (unmatched: no route), method and status; "
+    "gRPC by call path (/inference.GRPCInferenceService/ModelInfer), POST and code name.",
     ["route", "method", "status"],
 )
 REQUEST_DURATION = Histogram(
@@ -146,7 +147,7 @@ class Tally:
     """
 
     def __init__(self) -> None:
-        self._requests: dict[tuple[str, str, int], tuple[_Count, _Histogram]] = {}
+        self._requests: dict[tuple[str, str, int | str], tuple[_Count, _Histogram]] = {}
         self._durations: dict[str, _Histogram] = {}
         self._images = _Count(INFERENCE_IMAGES)
         self._batches = _Histogram(BATCH_IMAGES, _IMAGES)
@@ -155,8 +156,9 @@ class Tally:
         self._runs = threading.Lock()  # model runs are counted in the ONNX Runtime thread too
         self._flushing = threading.Lock()
 
-    def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One answered request (the event loop's thread only)."""
+    def request(self, route: str, method: str, status: int | str, seconds: float) -> None:
+        """One answered request (the event loop's thread only); ``status`` an HTTP status or,
+        for gRPC, the status code's name."""
         if method not in METHODS:
             method = "other"
         key = (route, method, status)
@@ -166,7 +168,9 @@ class Tally:
         cell[0].value += 1
         cell[1].observe(seconds)
 
-    def _request_cell(self, route: str, method: str, status: int) -> tuple[_Count, _Histogram]:
+    def _request_cell(
+        self, route: str, method: str, status: int | str
+    ) -> tuple[_Count, _Histogram]:
         duration = self._durations.get(route)
         if duration is None:
             duration = self._durations[route] = _Histogram(REQUEST_DURATION.labels(route), _SECONDS)

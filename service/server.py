@@ -3,9 +3,10 @@
 uvicorn bounds idle keep-alive connections and concurrency but not a slow client: a
 connection that sends its headers a byte at a time, or declares a body it never sends, is held
 forever, and httptools accepts headers of any size (at a cost that grows with their square).
-This subclass answers such clients as nginx does (431, 408) and closes their connections.
-Those answers, and uvicorn's 503 past ``limit_concurrency`` (plain text there), are JSON:
-``{"error": ...}`` under /v2 (what tritonclient reads), ``{"detail": ...}`` elsewhere.
+This subclass answers such clients as nginx does (431, 408) and closes their connections, and
+counts those answers in the request metrics (the app never sees them). Those answers, and
+uvicorn's 503 past ``limit_concurrency`` (plain text there), are JSON: ``{"error": ...}`` under
+/v2 (what tritonclient reads), ``{"detail": ...}`` elsewhere.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     max_header_bytes = 64 * 1024
     header_timeout_s = 10.0
     body_timeout_s = 30.0
+    #: Count refusals in relu_serve_requests_total and the duration histogram (RELU_SERVE_METRICS).
+    count = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -46,15 +49,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_body = False
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False
+        self._began = 0.0
 
     @classmethod
     def configure(cls, settings: Settings) -> None:
         cls.max_header_bytes = settings.max_header_bytes
         cls.header_timeout_s = settings.header_timeout_s
         cls.body_timeout_s = settings.body_timeout_s
+        cls.count = settings.metrics
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._began = self.loop.time()
         self._arm(self.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -78,6 +84,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._began = self.loop.time()
         if not self._in_headers:  # the next request on a kept-alive connection
             self._in_headers, self._header_bytes = True, 0
             self._arm(self.header_timeout_s)
@@ -139,9 +146,21 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
             )
             self.transport.write(head.encode() + body)
+            if self.count:
+                self._account(status)
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_S, self.transport.close)
+
+    def _account(self, status: int) -> None:
+        """Count the refusal as a request of no route (the app has not matched one, or never
+        answers it), timed from its first byte (or the connection's start)."""
+        from service.metrics import TALLY, UNMATCHED  # imported by the app long before: free
+
+        # httptools reads the method before the URL; before both its get_method() is garbage.
+        known = getattr(self, "url", b"")  # uvicorn's: reset per request, grown by on_url
+        method = self.parser.get_method().decode("ascii", "replace") if known else "other"
+        TALLY.request(UNMATCHED, method, status, self.loop.time() - self._began)
 
 
 async def _overloaded(scope: Any, receive: Any, send: Any) -> None:
@@ -158,3 +177,7 @@ async def _overloaded(scope: Any, receive: Any, send: Any) -> None:
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+    if GuardedHttpProtocol.count:
+        from service.metrics import TALLY, UNMATCHED
+
+        TALLY.request(UNMATCHED, scope["method"], 503, 0.0)

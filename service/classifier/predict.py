@@ -37,8 +37,9 @@ class PredictOptions(BaseModel):
     )
     return_ood: bool = Field(
         False,
-        description="add out-of-distribution scores per image: hamming (units between its "
-        "act_fc pattern and the nearest training image's) and energy (-logsumexp of the logits)",
+        description="add out-of-distribution scores per image: hamming (units of the layer the "
+        "model's metadata names, act2 by default, whose on/off state differs from the nearest "
+        "stored training pattern's) and energy (-logsumexp of the logits)",
     )
     invert: Literal["auto"] | bool = Field(
         "auto",
@@ -200,12 +201,19 @@ class Predictor:
             return await self._with_ood(batch, logits, options)
         return self.answer(logits, options, batch)
 
+    async def ood_scores(
+        self, batch: np.ndarray[Any, Any], logits: np.ndarray[Any, Any]
+    ) -> list[dict[str, Any]]:
+        """{"hamming": int, "energy": float} per image of a served batch and its logits;
+        OodUnavailable says why not (every transport's OOD output comes from here)."""
+        if self.monitoring is None:
+            raise OodUnavailable("the OOD score is not loaded for this model")
+        return await self.monitoring.ood_scores(batch, logits, self.deadline_s)
+
     async def _with_ood(
         self, batch: np.ndarray[Any, Any], logits: np.ndarray[Any, Any], options: PredictOptions
     ) -> dict[str, Any]:
-        if self.monitoring is None:
-            raise OodUnavailable("the OOD score is not loaded for this model")
-        scores = await self.monitoring.ood_scores(batch, logits, self.deadline_s)
+        scores = await self.ood_scores(batch, logits)
         answer = self.answer(logits, options, batch)
         for prediction, score in zip(answer["predictions"], scores, strict=True):
             prediction["ood"] = score

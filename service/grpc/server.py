@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -23,6 +24,7 @@ from service.config import Settings
 from service.errors import ServiceError
 from service.grpc import convert
 from service.grpc.proto import relu_serve_v2_pb2 as pb
+from service.metrics import TALLY, Tally
 from service.v2.dataplane import DataPlane
 from service.v2.status import status_for
 
@@ -94,20 +96,35 @@ def _model_infer(plane: DataPlane) -> Method:
 
 
 def _handler(
-    name: str, method: Method, request_type: type[Message], keys: list[bytes]
+    name: str,
+    method: Method,
+    request_type: type[Message],
+    keys: list[bytes],
+    meter: Tally | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     guarded = bool(keys) and name not in OPEN
+    route = f"/{SERVICE}/{name}"  # the call's HTTP/2 path: the route label of its metrics
 
     async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
-        if guarded and not _allowed(context.invocation_metadata() or (), keys):
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED)
+        begun, code = time.perf_counter(), "CANCELLED"  # unless it gets further
         try:
-            return await method(request)
-        except ServiceError as exc:
-            await context.abort(grpc.StatusCode[status_for(exc).grpc], exc.message)
-        except Exception:
-            log.exception("internal error while serving gRPC %s", name)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            if guarded and not _allowed(context.invocation_metadata() or (), keys):
+                code = "UNAUTHENTICATED"
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED)
+            try:
+                response = await method(request)
+                code = "OK"
+                return response
+            except ServiceError as exc:
+                code = status_for(exc).grpc
+                await context.abort(grpc.StatusCode[code], exc.message)
+            except Exception:
+                code = "INTERNAL"
+                log.exception("internal error while serving gRPC %s", name)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        finally:
+            if meter is not None:  # gRPC is HTTP/2 POST; the status is the gRPC code's name
+                meter.request(route, "POST", code, time.perf_counter() - begun)
         raise AssertionError("abort raises")  # pragma: no cover
 
     return grpc.unary_unary_rpc_method_handler(
@@ -145,8 +162,9 @@ async def serve(settings: Settings, plane: DataPlane, api_keys: Iterable[str]) -
         ],
         maximum_concurrent_rpcs=settings.max_connections,
     )
+    meter = TALLY if settings.metrics else None
     handlers = {
-        name: _handler(name, method, request_type, keys)
+        name: _handler(name, method, request_type, keys, meter)
         for name, (method, request_type) in methods(plane).items()
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))

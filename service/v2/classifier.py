@@ -1,5 +1,6 @@
 """The served classifier as a v2 model: raw pixels (``input``) or image files (``images``) in,
-``logits`` and ``probabilities`` out, through the same batcher, limits and checks as /predict."""
+``logits`` and ``probabilities`` out (and the OOD scores when asked for by name), through the
+same batcher, limits and checks as /predict."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ from service.v2.stats import Phases
 
 IMAGES = "images"
 PROBABILITIES = "probabilities"
+#: /predict's return_ood as outputs of shape (N, 1), one value per image; sent only when named
+#: in the request (they cost a second model run), so "all outputs" means logits and
+#: probabilities.
+OOD_HAMMING, OOD_ENERGY = "ood_hamming", "ood_energy"
+OOD = {OOD_HAMMING: ("hamming", np.int32, "INT32"), OOD_ENERGY: ("energy", np.float32, "FP32")}
 #: The options of /predict that apply to a tensor of the model (the others shape its JSON).
 OPTIONS = ("normalized", "invert")
 
@@ -43,7 +49,7 @@ class ClassifierModel:
         return self.runtime.predictor is not None and not self.runtime.stopping
 
     def output_names(self) -> list[str]:
-        return [OUTPUT_NAME, PROBABILITIES]
+        return [OUTPUT_NAME, PROBABILITIES, *OOD]
 
     def metadata(self) -> dict[str, Any]:
         classes = self.meta.num_classes
@@ -58,6 +64,7 @@ class ClassifierModel:
             "outputs": [
                 tensor_meta(OUTPUT_NAME, "FP32", [-1, classes]),
                 tensor_meta(PROBABILITIES, "FP32", [-1, classes]),
+                *(tensor_meta(name, datatype, [-1, 1]) for name, (_, _, datatype) in OOD.items()),
             ],
         }
 
@@ -76,6 +83,10 @@ class ClassifierModel:
             "output": [
                 _config_tensor(OUTPUT_NAME, "TYPE_FP32", [classes], optional=False),
                 _config_tensor(PROBABILITIES, "TYPE_FP32", [classes], optional=False),
+                *(
+                    _config_tensor(name, f"TYPE_{datatype}", [1], optional=False)
+                    for name, (_, _, datatype) in OOD.items()
+                ),
             ],
             "parameters": {
                 "input_range": {"string_value": "{:g}..{:g}".format(*self.meta.input_range)},
@@ -106,8 +117,16 @@ class ClassifierModel:
         predictor.observe(batch)  # the ReLU monitor sees v2 traffic as it sees /predict's
         phases.mark("compute_infer")
         outputs: dict[str, np.ndarray[Any, Any]] = {}
-        for name in names or self.output_names():
-            outputs[name] = logits if name == OUTPUT_NAME else softmax(logits).astype(np.float32)
+        asked = any(name in OOD for name in names)
+        scores = await predictor.ood_scores(batch, logits) if asked else []
+        for name in names or (OUTPUT_NAME, PROBABILITIES):
+            if name in OOD:
+                key, dtype, _ = OOD[name]
+                outputs[name] = np.array([[score[key]] for score in scores], dtype=dtype)
+            else:
+                outputs[name] = (
+                    logits if name == OUTPUT_NAME else softmax(logits).astype(np.float32)
+                )
         return outputs, len(batch)
 
     async def _batch(

@@ -10,6 +10,7 @@ from service.errors import (
     ModelLoadError,
     NotFound,
     NotReady,
+    OodUnavailable,
     Overloaded,
     ServiceError,
     TooLarge,
@@ -36,6 +37,7 @@ STATUS: dict[type[ServiceError], Status] = {
     NotReady: Status(503, "UNAVAILABLE"),
     ModelLoadError: Status(503, "UNAVAILABLE"),
     DeadlineExceeded: Status(504, "DEADLINE_EXCEEDED"),
+    OodUnavailable: Status(501, "UNIMPLEMENTED"),  # Triton's UNSUPPORTED
 }
 
 

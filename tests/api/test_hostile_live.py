@@ -12,6 +12,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.config import Settings
@@ -143,3 +144,40 @@ def read_response(reader) -> tuple[int, dict[str, str], bytes]:  # type: ignore[
         name, _, value = line.decode().partition(":")
         headers[name.strip().lower()] = value.strip()
     return status, headers, reader.read(int(headers["content-length"]))
+
+
+def request_counts(base: str) -> dict[tuple[str, str, str], float]:
+    """relu_serve_requests_total by (route, method, status), from one scrape."""
+    text = httpx.get(f"{base}/metrics", timeout=PATIENCE_S).text
+    return {
+        (s.labels["route"], s.labels["method"], s.labels["status"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "relu_serve_requests_total"
+    }
+
+
+def test_refusals_are_counted_in_the_request_metrics(base: str) -> None:
+    """408 and 431 come from the protocol, before (or instead of) the app: counted under the
+    route "unmatched", once each, with the method when the request line was read."""
+    before = request_counts(base)
+    with connect(base) as sock:  # headers never finished: 408
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 408")
+    with connect(base) as sock:  # a declared body never sent: 408
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 10\r\n\r\n{"
+        )
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 408")
+    with connect(base) as sock:  # nothing at all: 408, no method known
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 408")
+    test_headers_over_the_limit_get_431(base)
+    after = request_counts(base)
+    moved = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key)}
+    assert moved == {
+        ("unmatched", "POST", "408"): 2,
+        ("unmatched", "other", "408"): 1,
+        ("unmatched", "GET", "431"): 1,
+        ("/metrics", "GET", "200"): 1,  # the first scrape
+    }

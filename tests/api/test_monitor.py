@@ -160,7 +160,7 @@ def test_return_ood_scores_each_image(client: TestClient) -> None:
     for prediction in predictions:
         ood = prediction["ood"]
         assert isinstance(ood["hamming"], int)
-        assert 0 <= ood["hamming"] <= 128
+        assert 0 <= ood["hamming"] <= 1024  # act2's units
         assert ood["energy"] == pytest.approx(-logsumexp(np.array(prediction["logits"], float)))
     plain = client.post("/predict", json={"inputs": ZERO}).json()["predictions"][0]
     assert "ood" not in plain
@@ -191,6 +191,14 @@ def test_a_model_without_patterns_answers_501_for_return_ood(
         assert client.post("/predict", json={"inputs": ZERO}).status_code == 200
         # Both images ran through the model (the refused one too, before its score was asked).
         assert counted(client, 2)["images"] == 2
+        # The v2 outputs say the same, with Triton's status for "unsupported".
+        body = {
+            "inputs": [{"name": "input", "shape": [1, 8, 8], "datatype": "FP32", "data": ZERO}],
+            "outputs": [{"name": "ood_hamming"}],
+        }
+        v2 = client.post("/v2/models/relu_cnn/infer", json=body)
+        assert v2.status_code == 501
+        assert v2.json() == {"error": EXAMPLES[OodUnavailable][1]}
     finally:
         client.__exit__(None, None, None)
 

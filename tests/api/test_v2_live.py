@@ -148,6 +148,37 @@ def test_infer_gives_predicts_logits_bit_for_bit(v2, server, binary_in, binary_o
 
 
 @pytest.mark.parametrize("binary", [True, False])
+def test_ood_outputs_match_predicts_return_ood(v2, server, binary) -> None:
+    """Asked for by name, ood_hamming (INT32) and ood_energy (FP32) are /predict's scores;
+    not sent unless asked (all outputs = logits and probabilities)."""
+    images = np.concatenate([digits(2), np.zeros((1, 1, 8, 8), np.float32)])
+    result = v2.client.infer(
+        MODEL,
+        [v2.input("input", images, "FP32")],
+        outputs=[v2.output("ood_hamming", binary), v2.output("ood_energy", binary)],
+    )
+    hamming, energy = result.as_numpy("ood_hamming"), result.as_numpy("ood_energy")
+    assert (hamming.dtype, hamming.shape) == (np.int32, (3, 1))
+    assert (energy.dtype, energy.shape) == (np.float32, (3, 1))
+    body = {"inputs": images[:, 0].tolist(), "return_ood": True}
+    answer = httpx.post(f"{server.base}/predict", json=body, timeout=30).json()
+    scores = [p["ood"] for p in answer["predictions"]]
+    assert hamming[:, 0].tolist() == [s["hamming"] for s in scores]
+    np.testing.assert_allclose(energy[:, 0], [s["energy"] for s in scores], rtol=1e-6)
+    plain = v2.client.infer(MODEL, [v2.input("input", images, "FP32")])
+    assert plain.as_numpy("ood_hamming") is None
+    assert plain.as_numpy("logits").shape == (3, 10)
+    meta = v2.json(v2.client.get_model_metadata(MODEL))
+    outputs = {t["name"]: (t["datatype"], [int(d) for d in t["shape"]]) for t in meta["outputs"]}
+    assert outputs["ood_hamming"] == ("INT32", [-1, 1])
+    assert outputs["ood_energy"] == ("FP32", [-1, 1])
+    config = v2.json(v2.client.get_model_config(MODEL))
+    config = config.get("config", config)
+    dims = {t["name"]: [int(d) for d in t["dims"]] for t in config["output"]}
+    assert dims["ood_hamming"] == dims["ood_energy"] == [1]
+
+
+@pytest.mark.parametrize("binary", [True, False])
 def test_classification_extension(v2, server, binary) -> None:
     images = digits(2)
     result = v2.client.infer(

@@ -154,8 +154,9 @@ def test_sampling_and_the_collector(probe: Probe, tmp_path: Path) -> None:
 def test_hamming_is_the_minimum_popcount_of_the_xor(probe: Probe, dry_run_model: Path) -> None:
     scorer = OodScorer.load(Classifier(dry_run_model, providers=["cpu"]), probe)
     rng = np.random.default_rng(4)
-    queries = rng.integers(0, 256, (70, 16), dtype=np.uint8)  # more than one chunk
     reference = np.load(dry_run_model.with_suffix(".patterns.npy"))
+    # More than one chunk; rows as wide as the stored ones (act2: 1,024 units, 128 bytes).
+    queries = rng.integers(0, 256, (70, reference.shape[1]), dtype=np.uint8)
     expected = [
         min(
             bin(int.from_bytes(q.tobytes(), "big") ^ int.from_bytes(r.tobytes(), "big")).count("1")

@@ -46,7 +46,8 @@ class OodScores(BaseModel):
     data."""
 
     hamming: int = Field(
-        description="act_fc units whose on/off state differs from the nearest training image's"
+        description="units of the OOD layer (the model metadata's ood_patterns.layer: act2 in "
+        "the default export) whose on/off state differs from the nearest stored training pattern's"
     )
     energy: float = Field(description="-logsumexp of the logits")
 
@@ -98,7 +99,7 @@ OOD_RESPONSE: dict[str, Any] = {
             "index": 0,
             "confidence": 0.9999998597309213,
             "top_k": [{"label": "0", "index": 0, "probability": 0.9999998597309213}],
-            "ood": {"hamming": 0, "energy": -17.24774374683647},
+            "ood": {"hamming": 50, "energy": -17.24774374683647},
         }
     ],
 }

@@ -71,6 +71,8 @@ class ModelMetadata(BaseModel):
                     "outputs": [
                         {"name": "logits", "datatype": "FP32", "shape": [-1, 10]},
                         {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+                        {"name": "ood_hamming", "datatype": "INT32", "shape": [-1, 1]},
+                        {"name": "ood_energy", "datatype": "FP32", "shape": [-1, 1]},
                     ],
                 }
             ]

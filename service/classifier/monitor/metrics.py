@@ -11,13 +11,14 @@ from prometheus_client.registry import Collector
 from service.classifier.monitor.relu import BOUNDS, ReluMonitor
 
 #: Both OOD scores of every image that asked for them (return_ood); labels per score only.
-#: Hamming distances are whole numbers of units (0..128 for act_fc), energies mostly -40..0.
+#: Hamming distances are whole numbers of units (0..1024 for the digits model's act2; test digits
+#: sit near 66, non-digits at 130-270), energies mostly -40..0.
 OOD_SCORE = Histogram(
     "relu_serve_ood_score",
     "OOD scores of /predict images asked with return_ood: score=hamming (units from the nearest "
     "training pattern) or energy (-logsumexp of the logits); higher = less like the training data",
     ["score"],
-    buckets=(-40, -30, -25, -20, -15, -10, -5, 0, 1, 2, 4, 8, 16, 32, 64, 128),
+    buckets=(-40, -30, -25, -20, -15, -10, -5, 0, 16, 32, 64, 96, 128, 192, 256, 512, 1024),
 )
 
 

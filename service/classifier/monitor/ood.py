@@ -1,5 +1,6 @@
-"""OodScorer: per image, the Hamming distance of its act_fc pattern to the training patterns and
-the energy of its logits; both grow as an image looks less like the training digits."""
+"""OodScorer: per image, the Hamming distance of its activation pattern (of the layer the metadata
+names) to the stored training patterns and the energy of its logits; both grow as an image looks
+less like the training digits."""
 
 from __future__ import annotations
 
