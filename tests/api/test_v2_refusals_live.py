@@ -10,9 +10,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton_http
+from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 from tests.live_server import live_server
@@ -108,3 +110,30 @@ def test_past_max_connections_tritonclient_reads_the_503(base: str) -> None:
         }
     finally:
         client.close()
+
+
+def refused_503s(base: str) -> dict[str, float]:
+    """relu_serve_requests_total of route "unmatched", status 503, by method, from one scrape."""
+    text = httpx.get(f"{base}/metrics", timeout=PATIENCE_S).text
+    return {
+        s.labels["method"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "relu_serve_requests_total"
+        and s.labels["route"] == "unmatched"
+        and s.labels["status"] == "503"
+    }
+
+
+def test_the_503s_past_max_connections_are_counted(base: str) -> None:
+    before = refused_503s(base)
+    with connect(base) as held:
+        held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert held.recv(65536).startswith(b"HTTP/1.1 200")
+        for request in (b"GET /healthz", b"POST /v2/models/relu_cnn/infer", b"PURGE /"):
+            with connect(base) as sock:
+                sock.sendall(request + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+                assert answer_of(sock)[0] == b"HTTP/1.1 503 Service Unavailable"
+    after = refused_503s(base)
+    moved = {method: after[method] - before.get(method, 0) for method in after}
+    assert {method: n for method, n in moved.items() if n} == {"GET": 1, "POST": 1, "other": 1}
