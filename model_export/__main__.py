@@ -194,9 +194,10 @@ def _report(
     }
     json_path, png_path = report.write(args.out, result, summary, matrix, dataset.class_names, dead)
     size_kb = args.out.stat().st_size / 1024
+    first, last = result.averaged_epochs
     print(
         f"{args.out}: {size_kb:.0f} KB, test accuracy {test_acc:.2%} on {len(splits.test.y)} images, "
-        f"best epoch {result.best_epoch}, parity max |diff| {max_diff:.2e}, "
+        f"weights averaged over epochs {first}-{last}, parity max |diff| {max_diff:.2e}, "
         f"{summary['seconds']:.1f} s"
     )
     print(f"report: {json_path}, {png_path}")

@@ -33,7 +33,8 @@ def write(
     png_path = model_path.with_suffix(".report.png")
     report = {
         **summary,
-        "best_epoch": result.best_epoch,
+        "averaged_epochs": list(result.averaged_epochs),
+        "averaged_val_accuracy": result.val_accuracy,
         "epochs": [asdict(e) for e in result.history],
         "labels": list(labels),
         "confusion_matrix": matrix.tolist(),
@@ -58,9 +59,8 @@ def _plot(
     ax_loss.legend()
     ax_acc.plot(epochs, [e.train_accuracy for e in result.history], label="train")
     ax_acc.plot(epochs, [e.val_accuracy for e in result.history], label="validation")
-    ax_acc.axvline(
-        result.best_epoch, color="grey", linestyle=":", label=f"best epoch {result.best_epoch}"
-    )
+    first, last = result.averaged_epochs
+    ax_acc.axvspan(first, last, color="grey", alpha=0.15, label=f"averaged: epochs {first}-{last}")
     ax_acc.set(title="accuracy", xlabel="epoch")
     ax_acc.legend()
     ax_cm.imshow(matrix, cmap="Blues")

@@ -1,8 +1,7 @@
-"""The training loop: seeded, deterministic on CPU, keeps the best epoch on validation."""
+"""The training loop: seeded, deterministic on CPU, averages the weights of the last epochs."""
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 import time
@@ -15,6 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from model_export.data import Split, Splits
+from model_export.optim import AdamW, WeightAverage, one_cycle
 from service.metadata import standardize
 
 
@@ -22,9 +22,12 @@ from service.metadata import standardize
 class TrainConfig:
     epochs: int = 60
     batch_size: int = 64
-    lr: float = 3e-3  # AdamW peak learning rate, cosine-annealed to 0
+    lr: float = 3e-3  # AdamW peak learning rate of the one-cycle schedule
     weight_decay: float = 1e-4
     seed: int = 0
+    #: The model returned is the mean of the end-of-epoch weights from this fraction of the
+    #: epochs on (the annealed end of the schedule), not one epoch's: steadier across seeds.
+    average_from: float = 2 / 3
     #: Random affine augmentation per image: rotation (degrees), scale and shift (pixels).
     max_rotation_deg: float = 10.0
     max_scale: float = 0.1
@@ -35,7 +38,7 @@ class TrainConfig:
     #: Blank a random square of this side (pixels) in this fraction of the images, so that no
     #: single stroke (the crossbar most 7s of the digits have) decides a class alone.
     cutout_px: int = 3
-    cutout_fraction: float = 0.75
+    cutout_fraction: float = 1.0
     #: Stop after this many batches per epoch and one epoch (smoke tests); 0 = no limit.
     dry_run_batches: int = 0
 
@@ -51,7 +54,10 @@ class EpochStats:
 
 @dataclass
 class TrainResult:
-    best_epoch: int
+    #: The first and last epochs whose weights were averaged into the model.
+    averaged_epochs: tuple[int, int]
+    #: Validation accuracy of the averaged model (the one exported).
+    val_accuracy: float = 0.0
     history: list[EpochStats] = field(default_factory=list)
 
 
@@ -70,19 +76,17 @@ def normalise(x: np.ndarray, splits: Splits) -> torch.Tensor:
 
 
 def train(model: nn.Module, splits: Splits, config: TrainConfig) -> TrainResult:
-    """Train ``model`` in place; on return it holds the weights of the best validation epoch."""
+    """Train ``model`` in place; on return it holds the mean weights of the averaged epochs."""
     generator = torch.Generator().manual_seed(config.seed)
-    x_val, y_val = normalise(splits.val.x, splits), torch.from_numpy(splits.val.y)
+    # Channels-last: CPU max-pooling is ~10x faster in it than in NCHW at these sizes.
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stub lacks it
+    x_val = normalise(splits.val.x, splits).contiguous(memory_format=torch.channels_last)
+    y_val = torch.from_numpy(splits.val.y)
     epochs = 1 if config.dry_run_batches else config.epochs
-    batches = _batches(len(splits.train.y), config)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.lr, total_steps=epochs * batches, pct_start=0.2
-    )
-    result = TrainResult(best_epoch=0)
-    best_state, best_val = copy.deepcopy(model.state_dict()), -1.0
+    optimiser = AdamW(model.parameters(), weight_decay=config.weight_decay)
+    first_averaged = min(epochs, 1 + int(config.average_from * epochs))
+    average = WeightAverage()
+    result = TrainResult(averaged_epochs=(first_averaged, epochs))
     # A live bar on a terminal; elsewhere (CI logs, `make serve | tee`) one line per epoch.
     live = sys.stdout.isatty()
     progress = tqdm(
@@ -90,14 +94,12 @@ def train(model: nn.Module, splits: Splits, config: TrainConfig) -> TrainResult:
     )
     started = time.perf_counter()
     for epoch in progress:
-        train_loss, train_acc = _epoch(model, splits, config, generator, optimiser, schedule)
+        train_loss, train_acc = _epoch(model, splits, config, generator, optimiser, epochs)
+        if epoch >= first_averaged:
+            average.add(model)
         val_loss, val_acc, _ = evaluate(model, x_val, y_val)
         stats = EpochStats(epoch, train_loss, train_acc, val_loss, val_acc)
         result.history.append(stats)
-        # ">=" keeps the later epoch on ties: it has seen more of the annealed schedule.
-        if val_acc >= best_val:
-            best_val, result.best_epoch = val_acc, epoch
-            best_state = copy.deepcopy(model.state_dict())
         progress.set_postfix(
             loss=f"{stats.train_loss:.3f}",
             acc=f"{stats.train_accuracy:.3f}",
@@ -105,7 +107,9 @@ def train(model: nn.Module, splits: Splits, config: TrainConfig) -> TrainResult:
         )
         if not live:
             print(_epoch_line(stats, epochs, time.perf_counter() - started), flush=True)
-    model.load_state_dict(best_state)
+    average.copy_to(model)
+    result.val_accuracy = evaluate(model, x_val, y_val)[1]
+    model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     model.eval()
     return result
 
@@ -128,26 +132,30 @@ def _epoch(
     splits: Splits,
     config: TrainConfig,
     generator: torch.Generator,
-    optimiser: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler,
+    optimiser: AdamW,
+    epochs: int,
 ) -> tuple[float, float]:
     """One pass over the shuffled, augmented training split; its mean loss and accuracy."""
-    x_train, y_train = torch.from_numpy(splits.train.x), torch.from_numpy(splits.train.y)
+    y_all = torch.from_numpy(splits.train.y)
     model.train()
-    order = torch.randperm(len(y_train), generator=generator)
+    order = torch.randperm(len(y_all), generator=generator)
+    # The whole epoch augmented at once: a few large tensor ops instead of many small ones.
+    x_epoch = augment(torch.from_numpy(splits.train.x)[order], config, generator)
+    x_epoch = ((x_epoch - splits.mean) / splits.std).contiguous(memory_format=torch.channels_last)
+    y_epoch = y_all[order]
+    batches = _batches(len(y_all), config)
     loss_sum, correct, seen = 0.0, 0, 0
-    for b in range(_batches(len(y_train), config)):
-        idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-        xb = augment(x_train[idx], config, generator)
-        logits = model((xb - splits.mean) / splits.std)
-        loss = F.cross_entropy(logits, y_train[idx])
-        optimiser.zero_grad(set_to_none=True)
+    for b in range(batches):
+        xb = x_epoch[b * config.batch_size : (b + 1) * config.batch_size]
+        yb = y_epoch[b * config.batch_size : (b + 1) * config.batch_size]
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb)
+        optimiser.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
-        optimiser.step()
-        schedule.step()
-        loss_sum += float(loss.detach()) * len(idx)
-        correct += int((logits.argmax(1) == y_train[idx]).sum())
-        seen += len(idx)
+        optimiser.step(*one_cycle(optimiser.steps, epochs * batches, config.lr))
+        loss_sum += float(loss.detach()) * len(yb)
+        correct += int((logits.argmax(1) == yb).sum())
+        seen += len(yb)
     return loss_sum / seen, correct / seen
 
 
