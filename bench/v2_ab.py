@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -57,6 +59,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--images", type=int, nargs="+", default=[1, 64])
     args = parser.parse_args()
+    # Stopped with SIGTERM (timeout, kill), the servers are still stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="bench-v2ab-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         model = work / "digits.onnx"
