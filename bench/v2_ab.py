@@ -26,9 +26,11 @@ from bench import _common as c
 from bench.v2 import v2_body
 
 
-def _start(root: Path, model: Path, work: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
+def _start(
+    root: Path, model: Path, work: Path, name: str, settings: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], int]:
     port = c.free_port()
-    env = {**os.environ, **c.MALLOC_ENV, **c.relu_env(port, model_path=str(model))}
+    env = {**os.environ, **c.MALLOC_ENV, **c.relu_env(port, model_path=str(model), **settings)}
     with (work / f"{name}.log").open("wb") as out:
         process = subprocess.Popen(
             c.pinned(c.SERVER_CPU, [c.PYTHON, "-m", "service"]),
@@ -58,6 +60,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--images", type=int, nargs="+", default=[1, 64])
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="NAME=VALUE", help="settings of both servers"
+    )
     args = parser.parse_args()
     # Stopped with SIGTERM (timeout, kill), the servers are still stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -73,7 +78,8 @@ def main() -> int:
             (work / f"v2_{images}.bin.len").write_text(str(length))
         servers = {}
         for name, root in (("old", args.old.resolve()), ("new", c.ROOT)):
-            process, port = _start(root, model, work, name)
+            settings = dict(item.split("=", 1) for item in args.set)
+            process, port = _start(root, model, work, name, settings)
             stack.callback(c.stop, process)
             servers[name] = (process, port)
         for process, port in servers.values():
