@@ -181,15 +181,46 @@ def build_app(kind: str, model: Path) -> App:
     return ceiling
 
 
-async def send_requests(app: App, count: int) -> None:
-    """``count`` JSON /predict requests; every answer must be 200 with predictions (the first
-    one is parsed whole, the rest searched: parsing each would count the driver's work)."""
-    scope = request_scope("POST", "/predict", BODY)
+#: --request v2: a KServe v2 binary-tensor infer of one zero image, as tritonclient sends it.
+V2_HEAD = orjson.dumps(
+    {
+        "inputs": [
+            {
+                "name": "input",
+                "shape": [1, 1, 8, 8],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": 256},
+            }
+        ],
+        "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
+    }
+)
+V2_BODY = V2_HEAD + bytes(256)
+
+
+def request_of(kind: str) -> tuple[dict[str, Any], bytes, bytes]:
+    """The scope, body and a marker every good answer holds, of a ``--request`` kind."""
+    if kind == "predict":
+        return request_scope("POST", "/predict", BODY), BODY, b'"predictions"'
+    scope = request_scope("POST", "/v2/models/relu_cnn/infer", V2_BODY)
+    scope["headers"] = [
+        (b"host", b"127.0.0.1:8000"),
+        (b"inference-header-content-length", b"%d" % len(V2_HEAD)),
+        (b"content-length", b"%d" % len(V2_BODY)),
+    ]
+    return scope, V2_BODY, b'"binary_data_size"'
+
+
+async def send_requests(app: App, count: int, kind: str = "predict") -> None:
+    """``count`` requests (JSON /predict, or a v2 binary infer); every answer must be 200 with
+    its marker (the first /predict one is parsed whole, the rest searched: parsing each would
+    count the driver's work)."""
+    scope, request_body, marker = request_of(kind)
     for index in range(count):
-        status, body = await call(app, scope, BODY)
-        if status != 200 or b'"predictions"' not in body:
+        status, body = await call(app, scope, request_body)
+        if status != 200 or marker not in body:
             raise SystemExit(f"request {index}: status {status}, body {body[:300]!r}")
-        if index == 0 and "predictions" not in orjson.loads(body):
+        if index == 0 and kind == "predict" and "predictions" not in orjson.loads(body):
             raise SystemExit(f"no predictions in {body[:300]!r}")
 
 
@@ -237,7 +268,7 @@ async def measure_blocks(app: App, args: argparse.Namespace) -> list[float]:
         seconds = []
         for _ in range(args.repeat):
             started = time.perf_counter()
-            await send_requests(app, count)
+            await send_requests(app, count, args.request)
             seconds.append(time.perf_counter() - started)
         best.append(min(seconds) / max(count, 1) * 1e6)
     if args.mark:
@@ -267,7 +298,7 @@ def settle(app: App) -> None:
         raise SystemExit("the ReLU monitor did not catch up within 600 s")
 
 
-async def count_calls(app: App, requests: int) -> dict[str, float]:
+async def count_calls(app: App, requests: int, kind: str) -> dict[str, float]:
     """Python frames entered per request, by function: where the interpreter's share of the
     instructions goes, which callgrind (C level) cannot name. Coroutine resumptions count too."""
     counts: dict[str, int] = {}
@@ -280,7 +311,7 @@ async def count_calls(app: App, requests: int) -> dict[str, float]:
 
     sys.setprofile(profile)
     try:
-        await send_requests(app, requests)
+        await send_requests(app, requests, kind)
     finally:
         sys.setprofile(None)
     return {k: v / requests for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
@@ -296,9 +327,9 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     if args.inline_max_images is not None and args.app == "relu":  # the ceiling has no limit
         pin_inline(app, args.inline_max_images)
     gather_like_native(app, args.mark)
-    await send_requests(app, args.warmup)
+    await send_requests(app, args.warmup, args.request)
     if args.count_calls:
-        result["calls"] = await count_calls(app, args.count_calls)
+        result["calls"] = await count_calls(app, args.count_calls, args.request)
     result["us_per_request"] = await measure_blocks(app, args)
     if shutdown is not None:
         await shutdown()
@@ -646,6 +677,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mark", action="store_true", help="driver: mark() around each block")
     parser.add_argument("--count-calls", type=int, default=0, help="driver: count Python calls")
     parser.add_argument("--inline-max-images", type=int, help="driver: pin relu-serve's inline")
+    parser.add_argument(
+        "--request", choices=("predict", "v2"), default="predict", help="driver: what to send"
+    )
     parser.add_argument("--ready-timeout", type=float, default=1200.0, help="driver: seconds")
     parser.add_argument(
         "--metrics", choices=("on", "off"), help="relu-serve's metrics (default on: as served)"

@@ -67,10 +67,11 @@ def checked_shape(name: str, shape: Sequence[Any], max_elements: int) -> tuple[i
             f"input {excerpt(name)}: shape must be a list of at most {MAX_RANK} sizes, "
             f"got {excerpt(shape)}"
         )
-    if not all(type(size) is int and size >= 0 for size in shape):
-        raise InvalidInput(
-            f"input {excerpt(name)}: shape sizes must be integers >= 0, got {excerpt(shape)}"
-        )
+    for size in shape:  # a loop, not all(genexpr): no generator resumed per size
+        if type(size) is not int or size < 0:
+            raise InvalidInput(
+                f"input {excerpt(name)}: shape sizes must be integers >= 0, got {excerpt(shape)}"
+            )
     count = math.prod(shape)  # Python ints: no overflow, however large the sizes
     if count > max_elements:
         raise TooLarge(

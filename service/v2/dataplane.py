@@ -100,19 +100,22 @@ class DataPlane:
     async def _infer(
         self, model: Model, request: InferRequest, phases: Phases
     ) -> tuple[list[OutputTensor], int]:
-        wanted = [output.name for output in request.outputs]
-        for output_name in wanted:
-            if output_name not in model.output_names():
-                raise InvalidInput(
-                    f"unknown output {excerpt(output_name)} for model {model.name}; its "
-                    f"outputs: {', '.join(model.output_names())}"
-                )
-        arrays, batch = await model.infer(request, list(dict.fromkeys(wanted)), phases)
-        outputs = [
-            OutputTensor(name, array, request.binary_output) for name, array in arrays.items()
-        ]
+        # Plain loops: on Python 3.11 each comprehension or generator is one more call.
+        known = model.output_names()
+        wanted: dict[str, None] = {}  # the names asked for, once each, in order
         for asked in request.outputs:
-            output = next(o for o in outputs if o.name == asked.name)
+            if asked.name not in known:
+                raise InvalidInput(
+                    f"unknown output {excerpt(asked.name)} for model {model.name}; its "
+                    f"outputs: {', '.join(known)}"
+                )
+            wanted[asked.name] = None
+        arrays, batch = await model.infer(request, list(wanted), phases)
+        outputs: dict[str, OutputTensor] = {}
+        for name, array in arrays.items():
+            outputs[name] = OutputTensor(name, array, request.binary_output)
+        for asked in request.outputs:
+            output = outputs[asked.name]
             if asked.binary is not None:
                 output.binary = asked.binary
             if asked.classification is not None:
@@ -120,7 +123,7 @@ class DataPlane:
                     np.asarray(output.array), asked.classification, model.labels
                 )
         phases.mark("compute_output")
-        return outputs, batch
+        return list(outputs.values()), batch
 
     def _loaded_classifier(self) -> ClassifierModel | None:
         if self._classifier is None and self.runtime.classifier is not None:

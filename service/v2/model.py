@@ -63,6 +63,8 @@ def inputs_by_name(model: str, inputs: list[Tensor], allowed: Sequence[str]) -> 
 
 def own_parameters(request: InferRequest) -> dict[str, Any]:
     """The request's parameters meant for the model (the protocol's own taken out)."""
+    if not request.parameters:
+        return {}
     return {
         key: value
         for key, value in request.parameters.items()

@@ -56,8 +56,11 @@ class ModelStats:
             self.durations["fail"].add(total)
             return
         self.durations["success"].add(total)
-        for phase in PHASES:
-            self.durations[phase].add(phases.ns.get(phase, 0))
+        ns = phases.ns
+        for phase in PHASES:  # Duration.add inlined: five calls a request otherwise
+            duration = self.durations[phase]
+            duration.count += 1
+            duration.ns += ns.get(phase, 0)
         self.inference_count += batch
         self.execution_count += 1
 

@@ -87,6 +87,13 @@ def test_under_a_root_path_in_process(
         assert client.post("/predict", json={"inputs": ZERO}).status_code == 200
         bad = client.post("/predict?top_k=0", **BODIES["npy"])
         assert bad.status_code == 422
+        tensor = {"name": "input", "shape": [1, 1, 8, 8], "datatype": "FP32", "data": [0] * 64}
+        infer = client.post("/v2/models/relu_cnn/infer", json={"inputs": [tensor]})
+        assert infer.status_code == 200, infer.text
+        # "/predict" inside another route's path: that route answers, not /predict.
+        unknown = client.post("/v2/models/predict/infer", json={"inputs": [tensor]})
+        assert unknown.status_code == 404
+        assert unknown.json()["error"].startswith("unknown model 'predict'")
         assert client.get("/openapi.json").json()["servers"] == [{"url": "/api"}]
 
 

@@ -44,11 +44,17 @@ class V2Route(AsgiRoute):
         return status_for(exc).http, {"error": exc.message}, extra
 
 
-def _header(exchange: Exchange, name: bytes) -> str | None:
-    for key, value in exchange.scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1").strip().lower())
-    return None
+#: The request headers an infer reads (the last of repeated ones wins).
+_INFER_HEADERS = frozenset({HEADER_LENGTH, b"content-encoding", b"accept-encoding"})
+
+
+def _headers(exchange: Exchange) -> dict[bytes, str]:
+    """The infer's headers by name, in one pass over the request's: stripped, lower case."""
+    return {
+        key: value.decode("latin-1").strip().lower()
+        for key, value in exchange.scope["headers"]
+        if key in _INFER_HEADERS
+    }
 
 
 def _path(exchange: Exchange) -> tuple[str, str]:
@@ -56,8 +62,8 @@ def _path(exchange: Exchange) -> tuple[str, str]:
     return params.get("model_name", ""), params.get("model_version", "")
 
 
-def _header_length(exchange: Exchange) -> int | None:
-    value = _header(exchange, HEADER_LENGTH)
+def _header_length(headers: dict[bytes, str]) -> int | None:
+    value = headers.get(HEADER_LENGTH)
     if value is None:
         return None
     if not value.isdigit():
@@ -67,8 +73,10 @@ def _header_length(exchange: Exchange) -> int | None:
     return int(value)
 
 
-def _accepted_coding(exchange: Exchange) -> str | None:
-    accept = _header(exchange, b"accept-encoding") or ""
+def _accepted_coding(headers: dict[bytes, str]) -> str | None:
+    accept = headers.get(b"accept-encoding")
+    if not accept:
+        return None
     offered = [part.split(";")[0].strip() for part in accept.split(",")]
     return next((coding for coding in CODINGS if coding in offered), None)
 
@@ -79,9 +87,10 @@ def infer_handler(plane: DataPlane) -> Handler:
 
     async def infer(exchange: Exchange) -> Reply:
         name, version = _path(exchange)
-        header_length = _header_length(exchange)
+        headers = _headers(exchange)
+        header_length = _header_length(headers)
         body: Any = await exchange.body()
-        coding = _header(exchange, b"content-encoding")
+        coding = headers.get(b"content-encoding")
         if coding and coding != "identity":
             body = await offload.in_thread(
                 deadline_s, inflate, body, coding, exchange.max_body_bytes
@@ -91,15 +100,15 @@ def infer_handler(plane: DataPlane) -> Handler:
         )
         response = await plane.infer(name, version, request)
         parts, length = write_body(response)
-        headers = {} if length is None else {"Inference-Header-Content-Length": str(length)}
-        answer = _accepted_coding(exchange)
+        extra = {} if length is None else {"Inference-Header-Content-Length": str(length)}
+        answer = _accepted_coding(headers)
         if answer is not None:
             parts = [deflate(parts, answer)]
-            headers["Content-Encoding"] = answer
+            extra["Content-Encoding"] = answer
         media = JSON if length is None else BINARY
-        if len(parts) == 1 or sum(len(part) for part in parts) <= SMALL_ANSWER_BYTES:
-            return Reply(b"".join(parts), media, headers)  # one message to the server
-        return Reply(parts, media, headers)
+        if len(parts) == 1 or sum(map(len, parts)) <= SMALL_ANSWER_BYTES:
+            return Reply(b"".join(parts), media, extra)  # one message to the server
+        return Reply(parts, media, extra)
 
     return infer
 
