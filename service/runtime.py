@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from service.activations import fused
 from service.classifier.inference import Inference
 from service.classifier.model import Classifier, warmup_sizes
 from service.classifier.predict import Predictor
@@ -83,6 +84,10 @@ class Runtime:
         try:
             self.not_ready_reason = f"warming up at batch sizes {', '.join(map(str, sizes))}"
             await asyncio.to_thread(inference.classifier.warm_up, sizes)
+            # The compiled float32 activation kernels (numba's cache makes this quick after the
+            # first start), so that no /activate request pays for a compilation.
+            self.not_ready_reason = "compiling the activation kernels"
+            await asyncio.to_thread(fused.warm_up)
             inline = await asyncio.to_thread(inference.calibrate)
             predictor = Predictor(inference, self.settings)
         except Exception as exc:  # readiness must report it; the process stays up for /healthz

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from service.activations import fused
 from service.activations.registry import Activation, Array
 from service.errors import InvalidInput
 
@@ -71,7 +72,11 @@ def evaluate(
     g = _check_grad_output(activation, x, params, chosen, grad_output)
     with np.errstate(all="ignore"):
         p = activation.prepare(x, params) if activation.prepare is not None else params
-        arrays = {name: _compute(activation, name, x, g, p) for name in chosen}
+        known = _fused(activation, x, g, p, chosen)
+        arrays = {
+            name: known[name] if name in known else _compute(activation, name, x, g, p)
+            for name in chosen
+        }
         if activation.elementwise:
             _propagate_nan(x, arrays)
     used = {name: p[name] for name in params}
@@ -105,6 +110,24 @@ def _check_grad_output(
             f"{activation.name} has shape {list(shape)}; they must match"
         )
     return grad_output.astype(x.dtype, copy=False)
+
+
+def _fused(
+    activation: Activation, x: Array, g: Array | None, p: Any, chosen: list[str]
+) -> dict[str, Array]:
+    """value and grad from one compiled float32 pass, when one serves and either is asked for;
+    vjp then uses that grad like every other elementwise VJP."""
+    if not fused.available(activation, x) or not {"value", "grad", "vjp"} & set(chosen):
+        return {}
+    if not activation.elementwise:
+        value, vjp = fused.value_and_vjp(activation, x, g, p)
+        return {"value": value, "vjp": vjp}
+    value, grad = fused.value_and_grad(activation, x, p)
+    known = {"value": value, "grad": grad}
+    if "vjp" in chosen:
+        assert g is not None
+        known["vjp"] = np.asarray(np.multiply(g, grad))  # an array also for 0-d x
+    return known
 
 
 def _compute(activation: Activation, name: str, x: Array, g: Array | None, p: Any) -> Array:

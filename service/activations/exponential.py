@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from service.activations import compiled
 from service.activations import numerics as nx
 from service.activations.numerics import positive_mask, work
 from service.activations.params import Param, Params
@@ -74,6 +75,7 @@ register(
         formula="x if x > 0 else alpha * (exp(x) - 1)",
         value=elu,
         derivative=elu_grad,
+        fused=lambda p: ("elu", compiled.elu_params(p["alpha"], 1.0, 1.0, 1.0)),
         params=(_ALPHA,),
         kinks="elu'(0) = alpha (the x <= 0 branch)",
         piecewise_linear=False,
@@ -87,6 +89,7 @@ register(
         f"scale = {SELU_SCALE!r} (fixed)",
         value=selu,
         derivative=selu_grad,
+        fused=lambda p: ("elu", compiled.elu_params(*compiled.SELU)),
         kinks="selu'(0) = alpha * scale = 1.7580993408473768 (torch's float64: 1.7580993408473766)",
         piecewise_linear=False,
         onnx="Selu",
@@ -98,6 +101,7 @@ register(
         formula="max(0, x) + min(0, alpha * (exp(x / alpha) - 1))",
         value=celu,
         derivative=celu_grad,
+        fused=lambda p: ("elu", compiled.elu_params(p["alpha"], p["alpha"], 1.0, 1.0)),
         params=(
             Param(
                 "alpha",

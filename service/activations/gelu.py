@@ -93,6 +93,7 @@ register(
         "tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
         value=gelu,
         derivative=gelu_grad,
+        fused=lambda p: ("gelu_tanh" if p["approximate"] == "tanh" else "gelu", np.zeros(1)),
         params=(
             Param(
                 "approximate",

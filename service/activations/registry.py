@@ -54,6 +54,8 @@ class Activation:
     """Runs once per request before any output (rrelu samples its slopes here)."""
     extras: Mapping[str, Extra] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    fused: Callable[[Params], tuple[str, Array]] | None = None
+    """float32 value and f' in one compiled pass: params -> (compiled.KERNELS name, its params)."""
 
     @property
     def elementwise(self) -> bool:

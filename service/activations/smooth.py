@@ -163,6 +163,14 @@ def mish_grad(x: Array, p: Params) -> Array:
     return (s.p * above + (1 - s.p) * below).astype(work(x).dtype)
 
 
+_NO_PARAMS = np.zeros(1)
+
+
+def _softplus_fused(p: Params) -> tuple[str, Array]:
+    top = min(p["threshold"] / p["beta"], float(np.finfo(np.float32).max))
+    return "softplus", np.array([p["beta"], p["threshold"], top])
+
+
 register(
     Activation(
         name="silu",
@@ -170,6 +178,7 @@ register(
         formula="x * sigmoid(x)",
         value=silu,
         derivative=silu_grad,
+        fused=lambda p: ("silu", _NO_PARAMS),
         kinks="none (smooth); silu'(0) = 0.5",
         piecewise_linear=False,
         onnx="Sigmoid then Mul (no single operator)",
@@ -181,6 +190,7 @@ register(
         formula="x * tanh(softplus(x))",
         value=mish,
         derivative=mish_grad,
+        fused=lambda p: ("mish", _NO_PARAMS),
         kinks="none (smooth); mish'(0) = 0.6",
         piecewise_linear=False,
         onnx="Mish (opset 18)",
@@ -192,6 +202,7 @@ register(
         formula="1 / (1 + exp(-x))",
         value=sigmoid,
         derivative=sigmoid_grad,
+        fused=lambda p: ("sigmoid", _NO_PARAMS),
         kinks="none (smooth); sigmoid'(0) = 0.25",
         piecewise_linear=False,
         onnx="Sigmoid (ONNX Runtime's float32 kernel is approximate: 0 for x <= -18)",
@@ -203,6 +214,7 @@ register(
         formula="tanh(x)",
         value=tanh,
         derivative=tanh_grad,
+        fused=lambda p: ("tanh", _NO_PARAMS),
         kinks="none (smooth); tanh'(0) = 1",
         piecewise_linear=False,
         onnx="Tanh",
@@ -214,6 +226,7 @@ register(
         formula="x if beta * x > threshold else log(1 + exp(beta * x)) / beta",
         value=softplus,
         derivative=softplus_grad,
+        fused=_softplus_fused,
         params=(
             Param(
                 "beta",
@@ -236,6 +249,7 @@ register(
         formula="x / (1 + |x|)",
         value=softsign,
         derivative=softsign_grad,
+        fused=lambda p: ("softsign", _NO_PARAMS),
         kinks="none (smooth); softsign'(0) = 1",
         piecewise_linear=False,
         onnx="Softsign",
@@ -247,6 +261,7 @@ register(
         formula="log(sigmoid(x)) = -softplus(-x)",
         value=logsigmoid,
         derivative=logsigmoid_grad,
+        fused=lambda p: ("logsigmoid", _NO_PARAMS),
         kinks="none (smooth); logsigmoid'(0) = 0.5",
         piecewise_linear=False,
         onnx="Sigmoid then Log (no single operator; loses the left tail)",
@@ -258,6 +273,7 @@ register(
         formula="x - tanh(x)",
         value=tanhshrink,
         derivative=tanhshrink_grad,
+        fused=lambda p: ("tanhshrink", _NO_PARAMS),
         kinks="none (smooth); tanhshrink'(0) = 0",
         piecewise_linear=False,
         onnx="Tanh then Sub (no single operator)",

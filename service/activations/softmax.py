@@ -129,6 +129,7 @@ _DIM = Param("dim", "int", "the dimension to normalise along", required=True)
 register(
     Activation(
         name="softmax",
+        fused=lambda p: ("softmax", np.zeros(1)),
         formula="exp(x - max) / sum(exp(x - max)) along dim",
         value=softmax,
         derivative=None,
@@ -143,6 +144,7 @@ register(
 register(
     Activation(
         name="log_softmax",
+        fused=lambda p: ("softmax", np.zeros(1)),
         formula="x - max - log(sum(exp(x - max))) along dim",
         value=log_softmax,
         derivative=None,
@@ -157,6 +159,7 @@ register(
 register(
     Activation(
         name="glu",
+        fused=lambda p: ("glu", np.zeros(1)),
         formula="a * sigmoid(b), where a, b are the first and second halves of x along dim",
         value=glu,
         derivative=None,

@@ -1,0 +1,84 @@
+"""The compiled float32 path: value and f'(x) of an elementwise activation in one pass, and the
+start-up warm-up that compiles (or loads from numba's cache) every kernel before the first request."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.activations import compiled, compiled_along
+from service.activations.params import Params
+from service.activations.registry import REGISTRY, Activation, Array
+
+
+def available(activation: Activation, x: Array) -> bool:
+    """True when a compiled kernel serves ``activation`` at ``x`` (float32, non-empty)."""
+    if activation.fused is None or x.dtype != np.float32 or x.size == 0:
+        return False
+    kernels = compiled.KERNELS if activation.elementwise else compiled_along.ALONG
+    return activation.fused({})[0] in kernels if not activation.elementwise else bool(kernels)
+
+
+def value_and_grad(activation: Activation, x: Array, params: Params) -> tuple[Array, Array]:
+    """f(x) and f'(x) for float32 ``x`` of any shape (``available`` must hold)."""
+    assert activation.fused is not None
+    name, kernel_params = activation.fused(params)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    value, grad = np.empty_like(flat), np.empty_like(flat)
+    compiled.KERNELS[name](flat, kernel_params, value, grad)
+    return value.reshape(x.shape), grad.reshape(x.shape)
+
+
+def value_and_vjp(
+    activation: Activation, x: Array, g: Array | None, params: Params
+) -> tuple[Array, Array]:
+    """softmax, log_softmax or glu of float32 ``x`` and its VJP for ``g`` (zeros when None)."""
+    x1 = np.ascontiguousarray(np.atleast_1d(x))
+    axis = params["dim"] % x1.ndim
+    before, size = int(np.prod(x1.shape[:axis])), x1.shape[axis]
+    if activation.name == "glu":
+        x3 = x1.reshape(before, 2, -1)
+        out_shape = activation.shape_out(x1.shape, params)
+        g2 = np.zeros(out_shape, np.float32) if g is None else g
+        value, vjp = np.empty(out_shape, np.float32), np.empty_like(x1)
+        g_rows = np.ascontiguousarray(g2).reshape(before, -1)
+        compiled_along.ALONG["glu"](x3, g_rows, value.reshape(before, -1), vjp.reshape(x3.shape))
+        return value, vjp
+    # Rows along the last axis, contiguous, so that each row's loops vectorise.
+    rows = np.ascontiguousarray(np.moveaxis(x1, axis, -1))
+    g_rows = np.zeros_like(rows) if g is None else np.moveaxis(np.atleast_1d(g), axis, -1)
+    x2, g2 = rows.reshape(-1, size), np.ascontiguousarray(g_rows).reshape(-1, size)
+    value, vjp = np.empty_like(x2), np.empty_like(x2)
+    peak = np.max(x2, axis=1)  # numpy's max propagates NaN
+    compiled_along.ALONG["softmax"](x2, peak, g2, activation.name == "log_softmax", value, vjp)
+    odd = ~np.isfinite(peak)  # rows with NaN or +-inf at the top: the numpy kernels' IEEE results
+    if odd.any():
+        assert activation.vjp_kernel is not None
+        value[odd] = activation.value(x2[odd], {"dim": -1})
+        vjp[odd] = activation.vjp_kernel(x2[odd], g2[odd], {"dim": -1})
+    back = [np.moveaxis(a.reshape(rows.shape), -1, axis).reshape(x.shape) for a in (value, vjp)]
+    return back[0], back[1]
+
+
+def warm_up() -> list[str]:
+    """Run every compiled kernel once (compiling it, or loading numba's on-disk cache), so that
+    no request pays for it; returns the names of the activations served compiled."""
+    served = []
+    x = np.linspace(-3, 3, 8, dtype=np.float32).reshape(2, 4)
+    for name, activation in REGISTRY.items():
+        if name != activation.name or not available(activation, x):
+            continue
+        for params in _param_sets(activation):
+            if activation.elementwise:
+                value_and_grad(activation, x, params)
+            else:
+                value_and_vjp(activation, x, None, params)
+        served.append(name)
+    return served
+
+
+def _param_sets(activation: Activation) -> list[Params]:
+    if activation.name == "gelu":
+        return [{"approximate": "none"}, {"approximate": "tanh"}]
+    if not activation.elementwise:
+        return [{"dim": -1}]
+    return [activation.validate({})]

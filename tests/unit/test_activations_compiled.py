@@ -1,0 +1,75 @@
+"""The compiled float32 kernels agree with the numpy kernels (the fallback without numba) to
+1 ULP, NaN and infinities included, and warm-up compiles every one of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.activations import REGISTRY, fused, get_activation
+from tests.unit.test_activations_torch import grid
+
+FUSED = sorted(n for n, a in REGISTRY.items() if a.fused is not None and n == a.name)
+PARAMS: dict[str, list[dict]] = {
+    "gelu": [{}, {"approximate": "tanh"}],
+    "celu": [{"alpha": 0.3}],
+    "elu": [{"alpha": 2.0}],
+}
+
+
+def ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    both_nan = np.isnan(a) & np.isnan(b)
+    with np.errstate(all="ignore"):
+        diff = np.abs(a.astype(np.float64) - b) / np.spacing(np.maximum(np.abs(a), np.abs(b)))
+    diff[(a == b) | both_nan] = 0
+    return diff
+
+
+@pytest.mark.parametrize("name", [n for n in FUSED if get_activation(n).elementwise])
+def test_elementwise_kernels_match_the_numpy_path(name):
+    activation = get_activation(name)
+    x = grid(np.float32, [0.0])
+    with np.errstate(all="ignore"):
+        check_elementwise(activation, x, name)
+
+
+def check_elementwise(activation, x, name):
+    for raw in PARAMS.get(name, [{}]):
+        p = activation.validate(raw)
+        value, grad = fused.value_and_grad(activation, x, p)
+        want_value = activation.value(x, p).astype(np.float32)
+        assert activation.derivative is not None
+        want_grad = activation.derivative(x, p).astype(np.float32)
+        finite = ~np.isnan(x)  # NaN in -> NaN out is evaluate's job, for both paths
+        assert ulps(value[finite], want_value[finite]).max() <= 1, (name, raw)
+        assert ulps(grad[finite], want_grad[finite]).max() <= 1, (name, raw)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "glu"])
+def test_along_dim_kernels_match_the_numpy_path_with_specials(name):
+    activation = get_activation(name)
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 30, (64, 6)).astype(np.float32)
+    x[0, 1], x[1, 4], x[2, :2], x[3, 3], x[4, 5] = np.nan, np.inf, -np.inf, -np.inf, np.nan
+    g = rng.uniform(-2, 2, activation.shape_out(x.shape, {"dim": -1})).astype(np.float32)
+    with np.errstate(all="ignore"):
+        check_along(activation, x, g, rng, name)
+
+
+def check_along(activation, x, g, rng, name):
+    for dim in (-1, 0):
+        p = activation.validate({"dim": dim})
+        gd = rng.uniform(-2, 2, activation.shape_out(x.shape, p)).astype(np.float32)
+        value, vjp = fused.value_and_vjp(activation, x, gd if dim == 0 else g, p)
+        assert activation.vjp_kernel is not None
+        want_value = activation.value(x, p).astype(np.float32)
+        want_vjp = activation.vjp_kernel(x, gd if dim == 0 else g, p).astype(np.float32)
+        assert ulps(value, want_value).max() <= 1, name
+        # The VJP subtracts terms of the size of (|g| + max|g|) (|value| + 1): 1 ULP of that.
+        size = (np.abs(g if dim == -1 else gd).max() * 2 + 1) * (np.abs(want_vjp) + 1)
+        off = np.abs(vjp - want_vjp) > np.spacing(size.astype(np.float32))
+        assert not (off & ~(np.isnan(vjp) & np.isnan(want_vjp))).any(), name
+
+
+def test_warm_up_compiles_every_kernel():
+    assert sorted(fused.warm_up()) == FUSED
