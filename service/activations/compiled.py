@@ -137,12 +137,13 @@ if numba is not None:
     def _tanh(x: Any, p: Any, value: Any, grad: Any) -> None:
         for i in range(x.size):
             w = np.float64(x[i])
-            a = min(abs(w), 200.0)
-            m = _expm1_neg(-2 * a)  # exp(-2|x|) - 1
-            t = -m / (2 + m)
+            a = min(abs(w), 100.0)
+            e = _exp(-2 * a)
+            m = -2 * a * (1 - a * (1 - a * (2 / 3 - a / 3))) if a < 5e-4 else e - 1  # expm1(-2a)
+            r = 1 / (2 + m)  # 1 / (1 + e): one division serves both outputs
+            t = -m * r
             value[i] = t if w >= 0 else -t
-            e = _exp(-2 * a)  # not m + 1, which is 0 where exp(-2|x|) is tiny
-            grad[i] = 4 * e / ((1 + e) * (1 + e))
+            grad[i] = 4 * e * (r * r)
 
     @_jit
     def _gelu_tanh(x: Any, p: Any, value: Any, grad: Any) -> None:

@@ -246,9 +246,29 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def compact(rows: list[Row]) -> str:
+    """One line per function: ours / torch max ULP, value and derivative, float32 and float64."""
+    cells: dict[str, dict[tuple[str, str], Row]] = {}
+    for r in rows:
+        cells.setdefault(r.label, {})[(r.dtype, r.output)] = r
+    lines = [
+        "| function | float32 value | float32 f' / VJP | float64 value | float64 f' / VJP |",
+        "|---|---|---|---|---|",
+    ]
+    for label, by in cells.items():
+        parts = [
+            f"{r.ours_max:.3g} / {r.torch_max:.3g}"
+            for dtype in ("float32", "float64")
+            for r in (by[(dtype, "value")], by.get((dtype, "grad")) or by[(dtype, "vjp")])
+        ]
+        lines.append(f"| {label} | " + " | ".join(parts) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     computed = all_rows()
     print(table(computed))
+    print("\n" + compact(computed))
     bad = [f"{r.label} {r.output} {r.dtype}: {f}" for r in computed for f in r.failures]
     print("\n".join(bad) or "every row within the goal")
     sys.exit(1 if bad else 0)
