@@ -52,13 +52,14 @@ if compiled.AVAILABLE:
         x: Any, m: float, g: Any, log: bool, value: Any, vjp: Any, e: Any, w: Any
     ) -> None:
         for j in range(x.size):
-            d = np.float64(x[j]) - m
-            e[j] = _exp(max(d, -200.0))
-            w[j] = 1.0 if d == 0 else 0.0  # the maxima, whose e is exactly 1
+            e[j] = _exp(max(np.float64(x[j]) - m, -200.0))
         total = _sum(e)
         inverse = 1 / total
         if log:
-            # log(total) as log1p(the terms below the maximum): log of a sum near 1 cancels
+            # log(total) as log1p(the terms below the maximum, whose e is exactly 1): log of a
+            # sum near 1 would cancel
+            for j in range(x.size):
+                w[j] = 1.0 if np.float64(x[j]) == m else 0.0
             ties = _sum(w)
             for j in range(x.size):
                 w[j] = e[j] if w[j] == 0 else 0.0
