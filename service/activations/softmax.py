@@ -96,7 +96,7 @@ def glu_vjp(x: Array, g: Array, p: Params) -> Array:
     s = nx.logistic(b, scaled=nx.wide(x))
     g1 = work(g)
     da = g1 * (s.n / (1 + s.e)) * s.scale
-    db = (nx.sigmoid_grad(b.astype(x.dtype)) * a) * g1  # precise dtype: no subnormal factor
+    db = (nx.sigmoid_grad(b.astype(x.dtype), extended=True) * a) * g1  # no subnormal factor
     db = db.astype(da.dtype)
     return np.concatenate([da, db], axis=axis)
 
