@@ -74,9 +74,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     MALLOC_TRIM_THRESHOLD_=268435456 \
     RELU_SERVE_HOST=0.0.0.0 \
     RELU_SERVE_PORT=8000 \
+    RELU_SERVE_GRPC_PORT=8001 \
     RELU_SERVE_MODEL_PATH=/models/relu_cnn.onnx
 USER 10001:10001
-EXPOSE 8000
+# 8000: HTTP (REST and v2); 8001: v2 gRPC (inference.GRPCInferenceService)
+EXPOSE 8000 8001
 # No curl in the slim image: probe /readyz (503 until the model is warm, and during shutdown).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request as u; sys.exit(u.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('RELU_SERVE_PORT', '8000'), timeout=2).status != 200)"]

@@ -71,6 +71,23 @@ def free_port() -> int:
         return port
 
 
+def relu_env(port: int, **settings: str) -> dict[str, str]:
+    """relu-serve's environment in every bench: loopback, one worker, one ONNX Runtime thread,
+    CPU, warnings only (no access log), no gRPC port unless ``grpc_port`` is given; more
+    RELU_SERVE_* settings as keywords (``model_path="..."``)."""
+    env = {
+        "RELU_SERVE_HOST": "127.0.0.1",
+        "RELU_SERVE_PORT": str(port),
+        "RELU_SERVE_WORKERS": "1",
+        "RELU_SERVE_INTRA_OP_THREADS": "1",
+        "RELU_SERVE_PROVIDERS": "cpu",
+        "RELU_SERVE_LOG_LEVEL": "warning",
+        "RELU_SERVE_GRPC_PORT": "0",
+    }
+    env.update({f"RELU_SERVE_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
 def pinned(cpu: int, argv: Sequence[str]) -> list[str]:
     """``argv`` run on one core; taskset execs it, so the pid is the command's own."""
     return ["taskset", "-c", str(cpu), *argv]
@@ -202,10 +219,11 @@ def run_wrk(
     body_dir: Path,
     body: str | None = None,
     check: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[WrkResult, str | None]:
     """One wrk run on the load core; returns its result and the first failed response, if any
-    (only looked for with ``check``, which makes wrk slower)."""
-    env = {**os.environ, "BENCH_BODY_DIR": str(body_dir)}
+    (only looked for with ``check``, which makes wrk slower). ``extra_env``: for the script."""
+    env = {**os.environ, **(extra_env or {}), "BENCH_BODY_DIR": str(body_dir)}
     if body is not None:
         env["BENCH_BODY"] = body
     if check:

@@ -237,6 +237,8 @@ def main() -> int:
             "RELU_SERVE_MODEL_PATH": str(model_path(tmp)),
             "RELU_SERVE_PORT": str(port),
             "RELU_SERVE_LOG_LEVEL": "warning",
+            # 1e6 values as JSON (~19 MB) are over the default max_json_bytes (4 MiB).
+            "RELU_SERVE_MAX_JSON_BYTES": str(64 * 1024 * 1024),
         }
         base_argv = [PYTHON, "-m", "uvicorn", "bench.baseline_activate:app", "--host",
                      "127.0.0.1", "--port", str(base_port), "--log-level", "warning"]  # fmt: skip

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import re
@@ -156,13 +157,22 @@ async def wait_ready(app: App, timeout_s: float) -> None:
 
 
 def build_app(kind: str, model: Path) -> App:
-    """relu-serve as `create_app` builds it (RELU_SERVE_* settings at their defaults, which
-    driver_env sees to, but 1 ONNX Runtime thread), or the ceiling."""
+    """relu-serve as `python -m service` builds it (RELU_SERVE_* settings at their defaults,
+    which driver_env sees to, but 1 ONNX Runtime thread, and metrics as BENCH_METRICS says:
+    on by default, off with --metrics off), or the ceiling."""
     if kind == "relu":
-        from service.app import create_app
+        from service.__main__ import metrics_directory
         from service.config import Settings
 
-        app: App = create_app(Settings(model_path=model, intra_op_threads=1))
+        metrics = os.environ.get("BENCH_METRICS", "on") == "on"
+        # No gRPC port: the figure is the HTTP path alone (and 8001 may be taken).
+        settings = Settings(model_path=model, intra_op_threads=1, metrics=metrics, grpc_port=0)
+        # As `python -m service` does: the metrics directory before service.app (and with it
+        # prometheus_client) is imported, so that values go to the per-process files.
+        atexit.register(metrics_directory(settings))
+        from service.app import create_app
+
+        app: App = create_app(settings)
         return app
     os.environ["BENCH_MODEL"] = str(model)
     from bench.ceiling_asgi import create_app as create_ceiling
@@ -222,6 +232,7 @@ async def measure_blocks(app: App, args: argparse.Namespace) -> list[float]:
     best: list[float] = []
     for count in args.requests:
         if args.mark:
+            settle(app)
             mark()
         seconds = []
         for _ in range(args.repeat):
@@ -230,8 +241,30 @@ async def measure_blocks(app: App, args: argparse.Namespace) -> list[float]:
             seconds.append(time.perf_counter() - started)
         best.append(min(seconds) / max(count, 1) * 1e6)
     if args.mark:
+        settle(app)
         mark()
     return best
+
+
+#: Under callgrind requests run ~300x slower; the ReLU monitor's thread gathers this long per
+#: probe run (natively 5 ms), so that its runs carry ~25 images, as natively at 1 connection.
+MONITOR_GATHER_S = 2.0
+
+
+def gather_like_native(app: App, callgrind: bool) -> None:
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    relu = getattr(getattr(runtime, "monitoring", None), "relu", None)
+    if relu is not None and callgrind:
+        relu.collect_s = MONITOR_GATHER_S
+
+
+def settle(app: App) -> None:
+    """Wait until relu-serve's ReLU monitor has counted the images sampled so far: its
+    background thread's work then lands in the block of the requests that caused it."""
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    relu = getattr(getattr(runtime, "monitoring", None), "relu", None)
+    if relu is not None and not relu.flush(timeout_s=600):
+        raise SystemExit("the ReLU monitor did not catch up within 600 s")
 
 
 async def count_calls(app: App, requests: int) -> dict[str, float]:
@@ -262,6 +295,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"app": args.app, "inline_max_images": inline_images(app)}
     if args.inline_max_images is not None and args.app == "relu":  # the ceiling has no limit
         pin_inline(app, args.inline_max_images)
+    gather_like_native(app, args.mark)
     await send_requests(app, args.warmup)
     if args.count_calls:
         result["calls"] = await count_calls(app, args.count_calls)
@@ -315,6 +349,7 @@ def driver_env(model: Path) -> dict[str, str]:
     """The same environment for every run: no RELU_SERVE_* or BENCH_* settings leaking in, a
     fixed hash seed (set and dict orders, hence instruction counts, repeat) and bench malloc."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RELU_SERVE_", "BENCH_"))}
+    env["BENCH_METRICS"] = os.environ.get("BENCH_METRICS", "on")
     return {**env, **c.MALLOC_ENV, "PYTHONHASHSEED": "0", "BENCH_MODEL": str(model)}
 
 
@@ -611,7 +646,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mark", action="store_true", help="driver: mark() around each block")
     parser.add_argument("--count-calls", type=int, default=0, help="driver: count Python calls")
     parser.add_argument("--inline-max-images", type=int, help="driver: pin relu-serve's inline")
-    parser.add_argument("--ready-timeout", type=float, default=300.0, help="driver: seconds")
+    parser.add_argument("--ready-timeout", type=float, default=1200.0, help="driver: seconds")
+    parser.add_argument(
+        "--metrics", choices=("on", "off"), help="relu-serve's metrics (default on: as served)"
+    )
     parser.add_argument("--counts", type=int, nargs=2, default=(N1, N2), metavar=("N1", "N2"))
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at a time")
     parser.add_argument("--runs", type=int, default=1, help="whole measurements (spread check)")
@@ -624,6 +662,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.metrics:
+        os.environ["BENCH_METRICS"] = args.metrics  # driver_env hands it to every driver
     if args.app:
         return run_driver(args)
     runs = []

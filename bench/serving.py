@@ -27,7 +27,7 @@ import orjson
 from PIL import Image
 
 from bench import _common as c
-from bench import instructions
+from bench import instructions, monitor, v2_vs_peers
 from service.api.schemas import predict as schemas
 from service.metadata import INPUT_NAME, OUTPUT_NAME
 
@@ -127,15 +127,7 @@ def scenarios() -> list[Scenario]:
 
 
 def servers(models: dict[str, Path], port: int) -> dict[str, ServerSpec]:
-    relu_env = {
-        "RELU_SERVE_HOST": "127.0.0.1",
-        "RELU_SERVE_PORT": str(port),
-        "RELU_SERVE_WORKERS": "1",
-        "RELU_SERVE_INTRA_OP_THREADS": "1",
-        "RELU_SERVE_PROVIDERS": "cpu",
-        # uvicorn logs each request at "info"; "warning" turns the access log off.
-        "RELU_SERVE_LOG_LEVEL": "warning",
-    }
+    relu_env = c.relu_env(port)
     uvicorn = [*UVICORN, "--port", str(port)]
     return {
         "relu-serve": ServerSpec(
@@ -528,7 +520,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--duration", type=float, help="seconds per row (default 8; 3 with --quick)"
     )
     parser.add_argument("--quick", action="store_true", help="fewer rows, 3 s each: a smoke check")
-    parser.add_argument("--only", metavar="TEXT", help="rows whose name contains TEXT")
+    parser.add_argument(
+        "--only",
+        metavar="TEXT",
+        help="rows whose name contains TEXT (`--only monitor`: the ReLU monitor section alone, "
+        "`--only v2`: the v2 section alone, bench/v2_vs_peers.py)",
+    )
     parser.add_argument(
         "--instructions-only",
         action="store_true",
@@ -603,6 +600,20 @@ def count_instructions(model: Path, args: argparse.Namespace) -> instructions.Fi
         return None
 
 
+def monitor_cost(model: Path, work: Path, args: argparse.Namespace) -> list[str]:
+    """The ReLU monitor's section: off vs on (sampling 1 and default), same build, one run;
+    skipped with --only (``--only monitor`` runs it alone)."""
+    if args.only:
+        return []
+    rounds = 1 if args.quick else 3
+    print(f"ReLU monitor cost: 3 servers x {rounds} round(s) ...", flush=True)
+    try:
+        figures = monitor.measure(model, work, duration_s=args.duration, rounds=rounds)
+    except RuntimeError as exc:
+        return [f"ReLU monitor cost: failed: {exc}"]
+    return monitor.report(figures, args.duration, rounds)
+
+
 def instructions_only() -> int:
     with tempfile.TemporaryDirectory(prefix="relu-serve-bench-") as tmp:
         models = export_models(Path(tmp), None)
@@ -638,6 +649,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: note: {note}", file=sys.stderr)
     if args.instructions_only:
         return instructions_only()
+    if args.only == "monitor":  # the ReLU monitor's cost alone (bench/monitor.py)
+        return monitor.main(["--duration", str(args.duration)])
+    if args.only == "v2":
+        return v2_section(args)
     chosen = chosen_rows(args)
     if chosen is None:
         return 2
@@ -661,6 +676,7 @@ def main(argv: list[str] | None = None) -> int:
             memory=memory,
             soak_s=soak_s,
         )
+        monitor_lines = monitor_cost(models["digits"], work, args)
         counted = count_instructions(models["digits"], args)
     add_ratios(rows, reference)
     print(
@@ -673,7 +689,19 @@ def main(argv: list[str] | None = None) -> int:
     if counted is not None:
         instructions.print_figures(counted)
     print_targets(rows, reference, memory, soak_s, counted)
-    return 0
+    print("\n".join(monitor_lines))
+    return 0 if args.only else v2_section(args)
+
+
+def v2_section(args: argparse.Namespace) -> int:
+    """The v2 protocol against KServe's and MLServer's Python servers (bench/v2_vs_peers.py)."""
+    print(
+        "\n== v2: relu-serve vs KServe ModelServer vs MLServer (bench/v2_vs_peers.py) ==",
+        flush=True,
+    )
+    return v2_vs_peers.main(
+        ["--duration", f"{args.duration:g}", *(["--quick"] if args.quick else [])]
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Trim the serving virtualenv for the runtime image, then prove the service still imports.
 
-Removes what the service cannot reach: test suites, ONNX Runtime's model-tooling packages and
-the SciPy subpackages that no module of `service/` imports (SciPy is there for
-`scipy.special`). Each removal is checked: the SciPy subpackages kept are the ones the service's
+Removes what the service cannot reach: test suites, ONNX Runtime's model-tooling packages,
+onnx's conformance test data and the SciPy subpackages that no module of `service/` imports
+(SciPy is there for `scipy.special`). Each removal is checked: the SciPy subpackages kept are the ones the service's
 source names plus everything they import, and the script fails when `import service.app` or
 any kept subpackage no longer imports. Run by the Dockerfile with the venv's own python:
 
@@ -21,6 +21,9 @@ from pathlib import Path
 #: ONNX Runtime's offline tooling (transformer optimiser, quantisation, converters): no part of
 #: inference and not imported by `onnxruntime` itself.
 ORT_TOOLING = ("transformers", "quantization", "tools", "datasets")
+#: onnx's backend conformance data (17 MB of test models): the geometry evaluator only reads
+#: the served graph with `onnx` and never imports `onnx.backend`.
+ONNX_TEST_DATA = ("backend/test",)
 #: SciPy subpackages kept whatever the scan says: special calls into linalg lazily.
 SCIPY_ALWAYS = {"_lib", "special", "linalg"}
 
@@ -69,6 +72,9 @@ def main() -> None:
         remove(site / "onnxruntime" / name)
         for name in ORT_TOOLING
         if (site / "onnxruntime" / name).is_dir()
+    )
+    freed += sum(
+        remove(site / "onnx" / name) for name in ONNX_TEST_DATA if (site / "onnx" / name).is_dir()
     )
 
     named = scipy_subpackages_named(source)

@@ -1,4 +1,4 @@
-"""Smoke-test a running relu-serve: /readyz, a real PNG upload to /predict, a real /activate.
+"""Smoke-test a running relu-serve: /readyz, a PNG upload to /predict, /activate, /playground.
 
 Standard library only, so it runs on any host with python3 (docker-check's DC_SMOKE, `make
 docker-test`):  python3 deploy/smoke.py [--url http://127.0.0.1:8000]
@@ -109,6 +109,17 @@ def activate(base: str) -> None:
     print(f"activate: gelu(1.0) = {body['value'][0]}")
 
 
+def playground(base: str) -> None:
+    """The page and its vendored library: proves the package data made it into the image."""
+    for path in ("/playground", "/playground/assets/vendor/uplot/uPlot.iife.min.js"):
+        try:
+            with urllib.request.urlopen(f"{base}{path}", timeout=10) as response:
+                size = len(response.read())
+        except urllib.error.HTTPError as exc:
+            sys.exit(f"smoke: GET {path} -> {exc.code}")
+        print(f"playground: GET {path} -> {size:,} bytes")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
@@ -118,6 +129,7 @@ def main() -> None:
     wait_ready(base, args.wait_s)
     predict_png(base)
     activate(base)
+    playground(base)
     print("smoke: OK")
 
 

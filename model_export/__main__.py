@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING
 from model_export.data import DataError, Dataset, Splits
 from model_export.export import MIN_OPSET, ExportError
 from model_export.net import ACTIVATIONS
-from service.metadata import ModelMetadata
+from service.metadata import ModelMetadata, PatternsRef
+
+#: The model `make serve` serves; written only for the digits or when --out names it.
+DEFAULT_OUT = Path("models/relu_cnn.onnx")
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,13 +37,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("models/relu_cnn.onnx"),
-        help="the ONNX file to write; the report lands beside it",
+        default=None,
+        help=f"the ONNX file to write; the report lands beside it (default: {DEFAULT_OUT} for "
+        "the digits, models/folder-NAME.onnx (idx-NAME) for your own data, models/dry-run.onnx for "
+        "--dry-run: only an explicit --out replaces the served model)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="PyTorch intra-op threads (default 1: this small model trains fastest on one, and "
+        "more threads slow it down badly when other work keeps the cores busy)",
     )
     _model_arguments(parser)
     args = parser.parse_args(argv)
     _check(parser, args)
+    args.out = args.out.expanduser() if args.out else _default_out(args.data, args.dry_run)
     return args
+
+
+def _default_out(data: str, dry_run: bool) -> Path:
+    """Never the served model for a dry run or your own data unless --out says so."""
+    if dry_run:
+        return DEFAULT_OUT.with_name("dry-run.onnx")
+    kind, _, path = data.partition(":")
+    if kind in ("folder", "idx") and path:
+        name = Path(path).expanduser().resolve().name or kind
+        return DEFAULT_OUT.with_name(f"{kind}-{name}.onnx")
+    return DEFAULT_OUT
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +106,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--opset {args.opset}: must be >= {MIN_OPSET}")
     if args.width < 1 or args.hidden < 1 or args.image_size < 4:
         parser.error("--width and --hidden must be >= 1, --image-size >= 4")
+    if args.threads < 1:
+        parser.error(f"--threads {args.threads}: must be at least 1")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` and argument errors answer without loading torch.
     import torch
 
-    from model_export import data, export
+    from model_export import data, export, patterns
     from model_export.net import ReluCNN
     from model_export.train import (
         TrainConfig,
@@ -108,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     started = time.perf_counter()
+    torch.set_num_threads(args.threads)
     dataset = data.load(args.data, args.image_size)
     splits = data.split(dataset, seed=args.seed)
     height, width = dataset.images.shape[1:]
@@ -125,9 +152,10 @@ def run(args: argparse.Namespace) -> int:
     x_test = normalise(splits.test.x, splits)
     _, test_acc, preds = evaluate(model, x_test, torch.from_numpy(splits.test.y))
     proto = export.to_onnx(model, input_shape, args.opset)
-    metadata = _metadata(
-        args, dataset, splits, test_acc, export.activation_outputs(proto, model.activation_layers)
-    )
+    # The OOD reference first: the model's metadata carries its hash.
+    reference = patterns.write(patterns.training_patterns(model, splits), args.out, args.hidden)
+    outputs = export.activation_outputs(proto, model.activation_layers)
+    metadata = _metadata(args, dataset, splits, test_acc, outputs, reference)
     proto = export.stamp(proto, metadata)
     max_diff = export.check_parity(proto, model, x_test.numpy())
     export.save(proto, args.out)
@@ -180,6 +208,7 @@ def _metadata(
     splits: Splits,
     test_acc: float,
     activation_outputs: dict[str, str],
+    ood_patterns: PatternsRef,
 ) -> ModelMetadata:
     """The metadata the service reads: what the model is, its input contract and its origin."""
     import torch
@@ -202,6 +231,7 @@ def _metadata(
         torch_version=torch.__version__,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         activation_outputs=activation_outputs,
+        ood_patterns=ood_patterns,
     )
 
 

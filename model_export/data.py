@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from service.codecs.images import decode_grayscale, to_model_scale
+from service.classifier.preprocess import prepare_image
+from service.codecs.images import decode_grayscale
 from service.errors import ServiceError
 from service.metadata import to_unit
 
@@ -59,9 +60,9 @@ def load(spec: str, image_size: int) -> Dataset:
     if kind == "digits" and not path:
         dataset = _load_digits()
     elif kind == "folder" and path:
-        dataset = _load_folder(Path(path), image_size)
+        dataset = _load_folder(Path(path).expanduser(), image_size)
     elif kind == "idx" and path:
-        dataset = _load_idx(Path(path))
+        dataset = _load_idx(Path(path).expanduser())
     else:
         raise DataError(f"--data {spec!r}: expected 'digits', 'folder:PATH' or 'idx:PATH'")
     counts = np.bincount(dataset.labels, minlength=len(dataset.class_names))
@@ -119,11 +120,11 @@ def _load_digits() -> Dataset:
 def _load_folder(root: Path, image_size: int) -> Dataset:
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    class_dirs = sorted(p for p in _visible(root) if p.is_dir())
     images: list[np.ndarray] = []
     labels: list[int] = []
     for index, class_dir in enumerate(class_dirs):
-        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in _visible(class_dir) if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DataError(
                 f"{class_dir}: class folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
@@ -131,9 +132,9 @@ def _load_folder(root: Path, image_size: int) -> Dataset:
         for file in files:
             try:
                 gray = decode_grayscale(file.read_bytes(), name=str(file))
-                images.append(
-                    to_model_scale(gray, (image_size, image_size), (0.0, 255.0), invert=None)
-                )
+                # The service's own preparation of uploads: the model sees the same images.
+                size = (image_size, image_size)
+                images.append(prepare_image(gray, size, (0.0, 255.0), invert=None))
             except ServiceError as exc:
                 raise DataError(exc.message) from None
             except OSError as exc:
@@ -150,11 +151,16 @@ def _load_folder(root: Path, image_size: int) -> Dataset:
     )
 
 
+def _visible(folder: Path) -> list[Path]:
+    """The entries of ``folder`` but hidden ones (.ipynb_checkpoints, .DS_Store, ...)."""
+    return [p for p in folder.iterdir() if not p.name.startswith(".")]
+
+
 def _load_idx(root: Path) -> Dataset:
     """Pool every ``*images-idx3-ubyte[.gz]`` file in ``root`` with its ``*labels-idx1-ubyte``."""
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
-    image_files = sorted(root.glob("*images*idx3-ubyte*"))
+    image_files = sorted(p for p in root.glob("*images*idx3-ubyte*") if p.name[0] != ".")
     if not image_files:
         raise DataError(f"{root}: no '*images-idx3-ubyte[.gz]' file")
     images, labels = [], []

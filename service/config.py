@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Provider = Literal["cuda", "cpu"]
@@ -30,6 +30,10 @@ class Settings(BaseSettings):
 
     port: int = Field(8000, ge=1, le=65535)
     """TCP port to listen on."""
+
+    grpc_port: int = Field(8001, ge=0, le=65535)
+    """TCP port of the KServe v2 gRPC endpoint (inference.GRPCInferenceService) on the same
+    host; 0 turns it off. Every worker serves it (SO_REUSEPORT)."""
 
     root_path: str = Field("", pattern=r"^(/[^/\s]+)*$")
     """The path prefix a reverse proxy strips before forwarding (uvicorn's --root-path), e.g.
@@ -57,11 +61,23 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(128 * 1024 * 1024, ge=1024)
     """Largest request body accepted; larger bodies get 413 before they are read whole."""
 
+    max_json_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    """Largest JSON body accepted (413 beyond). Parsing JSON holds the interpreter for ~5 ms
+    per MiB and builds a Python object per number, so big arrays belong in .npy bodies."""
+
+    max_inflight_bytes: int = Field(160 * 1024 * 1024, ge=1024)
+    """Request bytes all requests of a worker may hold at once (bodies over 64 KiB count); a body
+    that would pass it gets 503 with Retry-After, so that many big bodies cannot add up past
+    the memory limit."""
+
     max_images: int = Field(1024, ge=1)
     """Most images one /predict request may carry."""
 
     max_image_pixels: int = Field(4096 * 4096, ge=64)
     """Largest uploaded image (width x height) decoded; larger ones are refused unread."""
+
+    max_request_pixels: int = Field(4096 * 4096, ge=64)
+    """Pixels the images of one request may declare in all, checked before any is decoded."""
 
     max_elements: int = Field(16_777_216, ge=1)
     """Most array elements one /activate request may carry."""
@@ -85,6 +101,13 @@ class Settings(BaseSettings):
     request_timeout_ms: float = Field(30_000, gt=0)
     """Longest a /predict request may wait in the queue and run before it gets 504."""
 
+    geometry_max_breakpoints: int = Field(20_000, ge=1)
+    """Most activation-pattern boundaries one POST /regions walk may cross; beyond it the
+    request gets 422 (two test digits are ~1,300-2,000 apart)."""
+
+    geometry_timeout_ms: float = Field(10_000, gt=0)
+    """Longest one POST /regions walk may run (checked between its passes) before it gets 504."""
+
     graceful_shutdown_s: int = Field(20, ge=1, le=3600)
     """After SIGTERM (and the drain below), how long requests in flight may take to finish
     before their connections are cut (uvicorn's timeout_graceful_shutdown). Keep drain + this
@@ -96,12 +119,73 @@ class Settings(BaseSettings):
     load balancer stops routing here before connections are refused; 0 for a plain run, a few
     seconds behind Kubernetes Services."""
 
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    """Largest request line plus headers; a request still sending headers past it gets 431."""
+
+    header_timeout_s: float = Field(10.0, gt=0)
+    """Time a client has to send a request's line and headers once it starts (or connects);
+    a slower one gets 408 and its connection is closed (slowloris)."""
+
+    body_timeout_s: float = Field(30.0, gt=0)
+    """Longest pause between two pieces of a request body; past it the request gets 408 and
+    its connection is closed (a declared body never sent holds nothing)."""
+
+    keep_alive_s: float = Field(5.0, gt=0)
+    """Idle time after which a keep-alive connection is closed."""
+
+    max_connections: int = Field(2048, ge=1)
+    """Open connections (and requests in progress) per worker; beyond it requests get 503."""
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """API keys, comma-separated: when set, every route but /healthz, /readyz, /v2/health/* and
+    the docs needs one as `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise);
+    over gRPC, every method but ServerLive/ServerReady, in the metadata (UNAUTHENTICATED)."""
+
+    api_keys_file: Path | None = None
+    """A file of API keys, one per line (# comments), added to api_keys: a mounted secret."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser, comma-separated (`*` for any); empty:
+    no CORS headers, so browsers refuse cross-origin calls."""
+
+    monitor: bool = True
+    """Count which ReLU units fire on sampled /predict images (GET /monitor/relu and the
+    relu_serve_relu_* metrics); the counting runs in a background thread, off the request path."""
+
+    monitor_sample_every: int = Field(8, ge=1)
+    """The ReLU monitor counts every k-th image of each worker's /predict traffic (1: all)."""
+
+    monitor_window_images: int = Field(0, ge=0)
+    """Count only the last N sampled images of each worker (0: every image since start or the
+    last POST /monitor/relu/reset)."""
+
+    monitor_dir: Path | None = None
+    """Directory of the monitor's per-worker counts files, summed when read; `python -m
+    service` empties it at start. Default: a fresh temporary directory per server."""
+
     access_log: bool = False
     """Log one line per request (uvicorn's access log). Off by default: at ~10k requests/s the
     logging costs more than the model; put request logs on the proxy in front instead."""
 
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Log level of the service and uvicorn."""
+
+    log_format: Literal["text", "json"] = "text"
+    """Log lines as text, or as one JSON object per line (for a log collector): every line
+    carries the request id; access lines also the route, method, status, duration and images."""
+
+    metrics: bool = True
+    """Count requests and model runs and serve them at GET /metrics (Prometheus text or
+    OpenMetrics), summed over the workers."""
+
+    metrics_public: bool = False
+    """Serve GET /metrics without an API key even when keys are set (a scraper on a private
+    network); off: Prometheus sends a key (`authorization` in its scrape config)."""
+
+    metrics_dir: Path | None = None
+    """The directory where each worker writes its metric values (prometheus_client's
+    multiprocess mode), emptied of them at start; default: a new temporary directory per run,
+    removed at exit. On a read-only root filesystem it must be writable (a tmpfs)."""
 
     @field_validator("overload_status", mode="before")
     @classmethod
@@ -117,6 +201,29 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [p.strip().lower() for p in value.split(",") if p.strip()]
         return value
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _long_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(key.get_secret_value()) < 16 for key in value):
+            raise ValueError("every API key must have at least 16 characters")
+        return value
+
+    def read_api_keys(self) -> list[str]:
+        """Every API key: api_keys and the lines of api_keys_file (blank and # lines skipped)."""
+        keys = [key.get_secret_value() for key in self.api_keys]
+        if self.api_keys_file is not None:
+            for line in self.api_keys_file.read_text().splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    keys.append(line.strip())
+        return keys
 
     @field_validator("providers")
     @classmethod

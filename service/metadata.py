@@ -22,6 +22,20 @@ OUTPUT_NAME = "logits"
 
 
 @dataclass(frozen=True)
+class PatternsRef:
+    """The training images' activation patterns of one layer, bit-packed beside the model: the
+    reference of the out-of-distribution score (numpy .npy, uint8, np.packbits of ``> 0``)."""
+
+    #: File name, in the model's folder.
+    file: str
+    sha256: str
+    layer: str
+    #: Distinct patterns stored (rows) and units per pattern (bits).
+    patterns: int
+    units: int
+
+
+@dataclass(frozen=True)
 class ModelMetadata:
     """Everything the service needs to know about a model; it hard-codes none of it."""
 
@@ -45,6 +59,8 @@ class ModelMetadata:
     created: str
     #: Activation layer name -> the ONNX tensor it outputs (for dead-unit monitoring).
     activation_outputs: dict[str, str] = field(default_factory=dict)
+    #: The OOD reference patterns; None in models exported before they existed.
+    ood_patterns: PatternsRef | None = None
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2:
@@ -59,6 +75,11 @@ class ModelMetadata:
     def normalize(self, raw: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
         """Raw values -> the model's input: ``standardize(to_unit(raw))``, as in training."""
         return standardize(to_unit(raw, self.input_range), self.mean, self.std)
+
+    def raw(self, x: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """The model's input -> raw values: ``normalize`` undone, in float64."""
+        low, high = self.input_range
+        return (x.astype(np.float64) * self.std + self.mean) * (high - low) + low
 
     def to_props(self) -> dict[str, str]:
         """Serialise to ONNX metadata_props: one JSON value per key."""

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# Apps built by tests serve no gRPC port unless a test asks for one (RELU_SERVE_GRPC_PORT's
+# default, 8001, may be taken on a shared machine; the v2 tests pick free ports).
+os.environ.setdefault("RELU_SERVE_GRPC_PORT", "0")
+
+#: Limit of one export. The default training takes ~10 s on an idle 2-core machine and under a
+#: minute with both cores busy (README, "The model"); this leaves room for a machine slower
+#: still, inside pytest's 600 s per test (which counts the fixture's set-up).
+EXPORT_TIMEOUT_S = 540
 
 
 def export(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -15,7 +25,7 @@ def export(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "model_export", "--out", str(out), *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=EXPORT_TIMEOUT_S,
     )
 
 

@@ -22,20 +22,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(model_path: Path, timeout_s: float = 120.0, **env: str) -> Iterator[str]:
-    """Start the service as a user would, wait (bounded) for /readyz, yield its base URL."""
+def live_server(
+    model_path: Path, timeout_s: float = 120.0, log: Path | None = None, **env: str
+) -> Iterator[str]:
+    """Start the service as a user would, wait (bounded) for /readyz, yield its base URL.
+    With ``log``, the server's output goes to that file (complete once the block ends)."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RELU_SERVE_")}
-    environ.update(
-        RELU_SERVE_MODEL_PATH=str(model_path),
-        RELU_SERVE_PORT=str(port),
-        RELU_SERVE_LOG_LEVEL="warning",
-        **{f"RELU_SERVE_{k.upper()}": v for k, v in env.items()},
-    )
+    environ["RELU_SERVE_GRPC_PORT"] = "0"  # off unless asked for (grpc_port=...): 8001 may be taken
+    environ.update(RELU_SERVE_MODEL_PATH=str(model_path), RELU_SERVE_PORT=str(port))
+    environ.update(RELU_SERVE_LOG_LEVEL="warning")
+    environ.update({f"RELU_SERVE_{k.upper()}": v for k, v in env.items()})
+    output = log.open("w") if log is not None else subprocess.PIPE
     process = subprocess.Popen(
         [sys.executable, "-m", "service"],
         env=environ,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -63,3 +65,5 @@ def live_server(model_path: Path, timeout_s: float = 120.0, **env: str) -> Itera
             process.wait()
         if process.stdout:
             process.stdout.close()
+        if not isinstance(output, int):
+            output.close()

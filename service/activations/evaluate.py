@@ -10,7 +10,7 @@ import numpy as np
 
 from service.activations import fused
 from service.activations.registry import Activation, Array
-from service.errors import InvalidInput
+from service.errors import InvalidInput, excerpt
 
 #: The dtypes the activations compute in; float32 in -> float32 math.
 DTYPES: dict[str, np.dtype[Any]] = {
@@ -44,7 +44,7 @@ def check_outputs(activation: Activation, outputs: Sequence[str]) -> list[str]:
             )
         if name not in activation.outputs:
             raise InvalidInput(
-                f"unknown output {name!r} for {activation.name}; "
+                f"unknown output {excerpt(name)} for {activation.name}; "
                 f"valid outputs: {', '.join(activation.outputs)}"
             )
     if not chosen:
@@ -72,11 +72,10 @@ def evaluate(
     g = _check_grad_output(activation, x, params, chosen, grad_output)
     with np.errstate(all="ignore"):
         p = activation.prepare(x, params) if activation.prepare is not None else params
-        known = _fused(activation, x, g, p, chosen)
-        arrays = {
-            name: known[name] if name in known else _compute(activation, name, x, g, p)
-            for name in chosen
-        }
+        if _chunkable(activation, x, p):
+            arrays = _in_chunks(activation, chosen, x, g, p)
+        else:
+            arrays = _outputs(activation, chosen, x, g, p, {})
         if activation.elementwise:
             _propagate_nan(x, arrays)
     used = {name: p[name] for name in params}
@@ -112,8 +111,35 @@ def _check_grad_output(
     return grad_output.astype(x.dtype, copy=False)
 
 
+def _outputs(
+    activation: Activation,
+    chosen: list[str],
+    x: Array,
+    g: Array | None,
+    p: Any,
+    into: dict[str, Array],
+) -> dict[str, Array]:
+    """The chosen outputs at ``x``; those named in ``into`` (flat, x's size) are written there
+    (the compiled kernels write straight into them)."""
+    known = _fused(activation, x, g, p, chosen, into)
+    arrays = {}
+    for name in chosen:
+        if name in known:
+            arrays[name] = known[name]
+            continue
+        arrays[name] = out = _compute(activation, name, x, g, p)
+        if name in into:
+            into[name][...] = out.reshape(-1)
+    return arrays
+
+
 def _fused(
-    activation: Activation, x: Array, g: Array | None, p: Any, chosen: list[str]
+    activation: Activation,
+    x: Array,
+    g: Array | None,
+    p: Any,
+    chosen: list[str],
+    into: dict[str, Array],
 ) -> dict[str, Array]:
     """value and grad from one compiled float32 pass, when one serves and either is asked for;
     vjp then uses that grad like every other elementwise VJP."""
@@ -122,11 +148,12 @@ def _fused(
     if not activation.elementwise:
         value, vjp = fused.value_and_vjp(activation, x, g, p)
         return {"value": value, "vjp": vjp}
-    value, grad = fused.value_and_grad(activation, x, p)
+    value, grad = fused.value_and_grad(activation, x, p, into.get("value"), into.get("grad"))
     known = {"value": value, "grad": grad}
     if "vjp" in chosen:
         assert g is not None
-        known["vjp"] = np.asarray(np.multiply(g, grad))  # an array also for 0-d x
+        vjp = into["vjp"] if "vjp" in into else np.empty_like(grad)
+        known["vjp"] = np.multiply(g, grad, out=vjp.reshape(grad.shape))
     return known
 
 
@@ -143,6 +170,36 @@ def _compute(activation: Activation, name: str, x: Array, g: Array | None, p: An
         out = activation.extras[name].compute(x, g, p)
     # Scalars broadcast (prelu weight) and numpy's 0-d results become arrays of x's dtype.
     return np.asarray(out, dtype=x.dtype)
+
+
+#: Elements per piece when a big array is computed piece by piece: each kernel's temporaries
+#: then take a few MiB instead of several times the array (gelu's float64 erfc form holds ~3
+#: arrays' worth at once: 128 MiB in, ~400 MiB of temporaries unchunked).
+CHUNK = 1 << 18
+
+
+def _chunkable(activation: Activation, x: Array, p: Any) -> bool:
+    """Big input, elementwise function, scalar parameters only: then any flat piece of x maps
+    to the same piece of each output (a per-channel prelu weight would not)."""
+    if x.size <= CHUNK or not activation.elementwise:
+        return False
+    return not any(isinstance(v, np.ndarray) and v.ndim > 0 for v in dict(p).values())
+
+
+def _in_chunks(
+    activation: Activation, chosen: list[str], x: Array, g: Array | None, p: Any
+) -> dict[str, Array]:
+    """The outputs computed CHUNK elements at a time into arrays allocated once."""
+    flat_x = x.reshape(-1)
+    flat_g = None if g is None else g.reshape(-1)
+    arrays = {name: np.empty(x.shape, dtype=x.dtype) for name in chosen}
+    flats = {name: out.reshape(-1) for name, out in arrays.items()}
+    for start in range(0, flat_x.size, CHUNK):
+        piece = slice(start, start + CHUNK)
+        g_piece = None if flat_g is None else flat_g[piece]
+        into = {name: flat[piece] for name, flat in flats.items()}
+        _outputs(activation, chosen, flat_x[piece], g_piece, p, into)
+    return arrays
 
 
 def _propagate_nan(x: Array, arrays: dict[str, Array]) -> None:

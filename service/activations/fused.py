@@ -18,12 +18,20 @@ def available(activation: Activation, x: Array) -> bool:
     return activation.fused({})[0] in kernels if not activation.elementwise else bool(kernels)
 
 
-def value_and_grad(activation: Activation, x: Array, params: Params) -> tuple[Array, Array]:
-    """f(x) and f'(x) for float32 ``x`` of any shape (``available`` must hold)."""
+def value_and_grad(
+    activation: Activation,
+    x: Array,
+    params: Params,
+    value: Array | None = None,
+    grad: Array | None = None,
+) -> tuple[Array, Array]:
+    """f(x) and f'(x) for float32 ``x`` of any shape (``available`` must hold), written into
+    ``value`` and ``grad`` when given (flat, contiguous, x's size), else into new arrays."""
     assert activation.fused is not None
     name, kernel_params = activation.fused(params)
     flat = np.ascontiguousarray(x).reshape(-1)
-    value, grad = np.empty_like(flat), np.empty_like(flat)
+    value = np.empty_like(flat) if value is None else value
+    grad = np.empty_like(flat) if grad is None else grad
     compiled.KERNELS[name](flat, kernel_params, value, grad)
     return value.reshape(x.shape), grad.reshape(x.shape)
 

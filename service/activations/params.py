@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from service.codecs.json_arrays import array_from_json
-from service.errors import InvalidInput
+from service.errors import InvalidInput, excerpt
 
 Params = Mapping[str, Any]
 ParamKind = Literal["float", "int", "bool", "choice", "weight", "seed"]
@@ -65,7 +65,7 @@ class Param:
         out = self._typed(function, value)
         if self.rule is not None and not self.rule(out):
             raise InvalidInput(
-                f"{function}: {self.name}={value!r} is invalid; {self.name} must {self.rule_text}"
+                f"{function}: {self.name}={excerpt(value)} is invalid; {self.name} must {self.rule_text}"
             )
         return out
 
@@ -76,7 +76,7 @@ class Param:
             return _CONVERT[self.kind](self, value)
         except _Wrong as exc:
             raise InvalidInput(
-                f"{function}: {self.name}={value!r} is invalid; {self.name} must be {exc.expected}"
+                f"{function}: {self.name}={excerpt(value)} is invalid; {self.name} must be {exc.expected}"
             ) from None
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.activations.params import Param, Params
-from service.errors import InvalidInput, NotFound
+from service.errors import InvalidInput, NotFound, excerpt
 
 Array = npt.NDArray[Any]
 Kernel = Callable[[Array, Params], Array]
@@ -100,7 +100,7 @@ class Activation:
         if unknown:
             valid = ", ".join(known) if known else "none: it takes no parameters"
             raise InvalidInput(
-                f"unknown parameter {unknown[0]!r} for {self.name}; valid parameters: {valid}"
+                f"unknown parameter {excerpt(unknown[0])} for {self.name}; valid parameters: {valid}"
             )
         params = {
             name: param.coerce(self.name, raw[name]) if name in raw else param.missing(self.name)
@@ -128,7 +128,7 @@ def get_activation(name: str) -> Activation:
         return REGISTRY[name]
     except KeyError:
         raise NotFound(
-            f"unknown activation function {name!r}; valid names: {', '.join(sorted(REGISTRY))}"
+            f"unknown activation function {excerpt(name)}; valid names: {', '.join(sorted(REGISTRY))}"
         ) from None
 
 

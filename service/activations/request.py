@@ -12,8 +12,8 @@ from pydantic_core import ErrorDetails
 
 from service.activations.evaluate import DTYPES, Evaluation, default_outputs, evaluate
 from service.activations.registry import Activation, get_activation
-from service.codecs import json_arrays, npy
-from service.errors import InvalidInput, NotFound
+from service.codecs import Body, json_arrays, npy
+from service.errors import InvalidInput, NotFound, excerpt
 
 ARRAY = "a number or nested lists of numbers (rank 0..8); NaN and Infinity are not JSON"
 OUTPUT_NAMES = ["value", "grad", "vjp", "weight_grad", "slopes"]
@@ -75,8 +75,9 @@ class ActivateRequest(BaseModel):
 FIELDS = tuple(ActivateRequest.model_fields)
 
 
-def from_json(body: bytes, max_elements: int) -> bytes:
+def from_json(body: Body, max_elements: int) -> bytes:
     """A JSON request body -> the JSON answer: the outputs as (nested) arrays."""
+    json_arrays.check_values(body, 2 * max_elements)  # x and grad_output
     document = json_arrays.parse_json(body)
     if not isinstance(document, dict):
         raise InvalidInput('the JSON body must be an object: {"function": "relu", "x": [...]}')
@@ -108,7 +109,7 @@ def from_json(body: bytes, max_elements: int) -> bytes:
 
 
 def from_binary(
-    body: bytes, *, npz: bool, query: Mapping[str, str], max_elements: int
+    body: Body, *, npz: bool, query: Mapping[str, str], max_elements: int
 ) -> Evaluation:
     """A .npy body (x) or .npz body (x, grad_output) with function, outputs, dtype and the
     function's parameters as query parameters -> the evaluation."""
@@ -138,7 +139,7 @@ def from_binary(
 
 
 def _arrays(
-    body: bytes, npz: bool, max_elements: int
+    body: Body, npz: bool, max_elements: int
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
     if not npz:
         return npy.load_npy(body, max_elements=max_elements, allowed_dtypes=NPY_DTYPES), None
@@ -164,16 +165,16 @@ def _describe(errors: list[ErrorDetails], document: dict[str, Any]) -> str:
     field = str(error["loc"][0])
     given = document.get(field)
     if error["type"] == "extra_forbidden":
-        return f"unknown field {field!r}; allowed: {', '.join(FIELDS)}"
+        return f"unknown field {excerpt(field)}; allowed: {', '.join(FIELDS)}"
     if error["type"] == "missing":
         return f"{field} is required; the body needs at least function and x"
     if field == "function":
-        return f"function must be a name from GET /activations, got {given!r}"
+        return f"function must be a name from GET /activations, got {excerpt(given)}"
     if field == "params":
-        return f"params must be an object of parameter names, got {given!r}"
+        return f"params must be an object of parameter names, got {excerpt(given)}"
     if field == "dtype":
-        return f"dtype {given!r} is not supported; use one of {', '.join(DTYPES)}"
-    return f'outputs must be a list of names such as ["value", "grad"], got {given!r}'
+        return f"dtype {excerpt(given)} is not supported; use one of {', '.join(DTYPES)}"
+    return f'outputs must be a list of names such as ["value", "grad"], got {excerpt(given)}'
 
 
 def _lookup(function: str) -> Activation:

@@ -13,10 +13,13 @@ from service.api.responses import OrjsonResponse
 from service.api.schemas.health import ErrorDetail
 from service.errors import (
     DeadlineExceeded,
+    GeometryUnavailable,
     InvalidInput,
     ModelLoadError,
+    MonitorOff,
     NotFound,
     NotReady,
+    OodUnavailable,
     Overloaded,
     ServiceError,
     TooLarge,
@@ -29,11 +32,14 @@ STATUS: dict[type[ServiceError], int] = {
     InvalidInput: 422,
     UnsupportedMediaType: 415,
     NotFound: 404,
+    MonitorOff: 404,
     TooLarge: 413,
     Overloaded: 503,
     DeadlineExceeded: 504,
     NotReady: 503,
     ModelLoadError: 503,
+    GeometryUnavailable: 501,
+    OodUnavailable: 501,
 }
 
 #: A real message of each error, as the service words it with its default settings (the tests
@@ -52,6 +58,11 @@ EXAMPLES: dict[type[ServiceError], tuple[str, str]] = {
         "relu, relu6, rrelu, selu, sigmoid, silu, softmax, softplus, softshrink, softsign, "
         "swish, tanh, tanhshrink, threshold",
     ),
+    MonitorOff: (
+        "the monitor is off",
+        "the ReLU monitor is off (RELU_SERVE_MONITOR=false or a model without activation "
+        "layers in its metadata)",
+    ),
     TooLarge: ("over a limit", "the request body exceeds the limit of 134217728 bytes"),
     Overloaded: (
         "queue full (429 with RELU_SERVE_OVERLOAD_STATUS=429); Retry-After says when to retry",
@@ -62,7 +73,24 @@ EXAMPLES: dict[type[ServiceError], tuple[str, str]] = {
         "the request waited more than 30000 ms (request_timeout_ms) and was dropped",
     ),
     NotReady: ("not ready", "not ready: warming up at batch sizes 1, 8, 64, 512, 1024"),
+    GeometryUnavailable: (
+        "the model has ops the geometry evaluator lacks",
+        "the geometry endpoints cannot evaluate this model: unsupported ops Softsign "
+        "(supported: Add, Conv, Div, Elu, Erf, Flatten, Gemm, Identity, LeakyRelu, MatMul, "
+        "MaxPool, Mul, Relu, Reshape, Sigmoid, Sub, Tanh); /predict is unaffected",
+    ),
+    OodUnavailable: (
+        "the model has no OOD reference patterns",
+        "this model carries no OOD reference patterns (exported before they existed); "
+        "re-export it with `python -m model_export` to get return_ood",
+    ),
 }
+
+
+def is_v2(scope: Mapping[str, Any]) -> bool:
+    """Whether a request is one of the Open Inference Protocol's (path /v2 or under it)."""
+    path = str(scope.get("path", "")).removeprefix(str(scope.get("root_path", "")))
+    return path == "/v2" or path.startswith("/v2/")
 
 
 def status_for(exc: ServiceError) -> int:
@@ -101,16 +129,20 @@ def responses(*kinds: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
 
 
 def error_response(
-    status: int, detail: str, headers: Mapping[str, str] | None = None
+    request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
 ) -> OrjsonResponse:
-    """The one error shape: ``{"detail": "..."}``."""
-    return OrjsonResponse({"detail": detail}, status_code=status, headers=dict(headers or {}))
+    """The one error shape: ``{"detail": "...", "request_id": "..."}`` (and, under /v2, the
+    same message as ``error``: what tritonclient reads)."""
+    document = {"detail": detail, "request_id": request.scope.get("state", {}).get("request_id")}
+    if is_v2(request.scope):
+        document["error"] = detail
+    return OrjsonResponse(document, status_code=status, headers=dict(headers or {}))
 
 
 async def _service_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, ServiceError)
     status, detail, headers = describe(exc, request.app.state.settings.overload_status)
-    return error_response(status, detail, headers)
+    return error_response(request, status, detail, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> OrjsonResponse:
@@ -119,13 +151,13 @@ async def _validation_error(request: Request, exc: Exception) -> OrjsonResponse:
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
-    return error_response(422, "; ".join(problems))
+        problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}"[:200])
+    return error_response(request, 422, "; ".join(problems))
 
 
 async def _http_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, str(exc.detail), exc.headers)
+    return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
 
 def install(app: FastAPI) -> None:

@@ -10,7 +10,7 @@ middleware stay the framework's, and there is no second path to drift from it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,18 +21,26 @@ from starlette.types import Message, Receive, Scope, Send
 
 from service.api.errors import describe
 from service.api.responses import ORJSON_OPTIONS
+from service.codecs import Body
 from service.errors import ServiceError, TooLarge
+from service.offload import ByteBudget
 from service.runtime import Runtime
 
 Handler = Callable[["Exchange"], Awaitable[Any]]
 _JSON = [(b"content-type", b"application/json")]
+_JSON_MEDIA = "application/json"
+_HELD = ByteBudget.KEY
+#: Bodies up to this size are not counted in max_inflight_bytes: max_connections of them hold
+#: at most 128 MiB at the defaults, and the common small request skips the bookkeeping.
+UNBUDGETED_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class Reply:
-    """An answer already rendered: the body, its media type and extra headers."""
+    """An answer already rendered: the body (bytes, or its parts in order), its media type and
+    extra headers. Parts are sent as they are, in pieces of at most a MiB, never joined."""
 
-    body: bytes
+    body: bytes | Sequence[bytes | memoryview]
     media: str
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -70,25 +78,60 @@ class AsgiRoute(APIRoute):
         else:
             await super().handle(scope, receive, send)
 
+    def error_answer(
+        self, exc: ServiceError, scope: Scope
+    ) -> tuple[int, dict[str, Any], Mapping[str, str]]:
+        """Status, JSON document and headers of a domain error (the v2 routes answer theirs)."""
+        status, detail, extra = describe(exc, self.runtime.settings.overload_status)
+        return (
+            status,
+            {"detail": detail, "request_id": scope.get("state", {}).get("request_id")},
+            extra,
+        )
+
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self.runtime
         try:
             answer = await self.handler(Exchange(scope, receive, runtime, self.max_body_bytes))
             status, headers = 200, _JSON
         except ServiceError as exc:
-            status, detail, extra = describe(exc, runtime.settings.overload_status)
-            answer = {"detail": detail}
+            status, answer, extra = self.error_answer(exc, scope)
             headers = _JSON + _encode(extra)
         except ClientGone:
             return
+        finally:
+            if _HELD in scope:
+                runtime.inflight.release(scope)
         if isinstance(answer, Reply):
             payload = answer.body
             headers = [(b"content-type", answer.media.encode()), *_encode(answer.headers)]
         else:
             payload = orjson.dumps(answer, option=ORJSON_OPTIONS)
+        if not isinstance(payload, bytes):
+            await _send_parts(send, status, headers, payload)
+            return
         length = (b"content-length", b"%d" % len(payload))
         await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
         await send({"type": "http.response.body", "body": payload})
+
+
+#: The largest piece of a streamed answer: the server's write buffer holds about this much.
+_PIECE = 1024 * 1024
+
+
+async def _send_parts(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], parts: Sequence[bytes | memoryview]
+) -> None:
+    """An answer in parts, each sent in pieces of at most _PIECE bytes: the server's flow control
+    then keeps one piece in its buffer at a time, where a whole answer would be copied there."""
+    views = [memoryview(part).cast("B") for part in parts]
+    length = (b"content-length", b"%d" % sum(view.nbytes for view in views))
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
+    for view in views:
+        for start in range(0, view.nbytes, _PIECE):
+            piece = bytes(view[start : start + _PIECE])
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 #: Content-Type values as clients send them most often, and the media type each one names.
@@ -139,52 +182,92 @@ class Exchange:
         raw = self.scope["query_string"]
         return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
 
-    async def body(self) -> bytes:
-        """The whole body, refused with TooLarge as soon as it passes max_body_bytes: at once
-        for a declared Content-Length over it, else once the chunks received add up past it."""
-        limit = self._checked_limit()
+    async def body(self) -> Body:
+        """The whole body, refused with TooLarge as soon as it passes the limit of its media
+        type (max_json_bytes for JSON, else max_body_bytes): at once for a declared
+        Content-Length over it, else once the chunks received add up past it. Its bytes are
+        held in the worker's max_inflight_bytes budget until the request ends.
+
+        A body in one piece comes as it is; one in many is copied piece by piece into a
+        bytearray of its declared length (a join at the end would copy it all at once, holding
+        the event loop for ~0.5 ms per MiB).
+        """
+        limit = self._admit()
         chunks: list[bytes] = []
-        size = 0
+        filled = bytearray()
+        received = 0
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise body_too_large(limit)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunk: bytes = message.get("body", b"")
+            received += len(chunk)
+            self._count(received, len(chunk), limit)
+            more = message.get("more_body", False)
+            if not more and received == len(chunk):
+                return chunk  # the whole body in one piece: the common case
+            if self.length is None:
+                chunks.append(chunk)
+            else:
+                if not filled:
+                    filled = bytearray(self.length)
+                filled[received - len(chunk) : received] = chunk
+            if not more:
+                break
+        if self.length is None:
+            return b"".join(chunks)
+        del filled[received:]  # a client that sent less than it declared
+        return filled
 
     def bounded_receive(self) -> Receive:
-        """``receive`` that raises TooLarge once the body passes max_body_bytes, for readers
-        that pull the body themselves (the multipart parser).
+        """``receive`` that raises TooLarge once the body passes its limit, and holds its bytes
+        in the in-flight budget (Overloaded when that is spent), for readers that pull the body
+        themselves (the multipart parser).
 
-        Every route that reads a body reads it through ``body`` or this (they are all
-        AsgiRoutes), so the limit needs no middleware in front of every request.
+        Every route that reads a body reads it through this or ``body`` (they are all
+        AsgiRoutes), so the limits need no middleware in front of every request.
         """
-        limit = self._checked_limit()
+        limit = self._admit()
         received = 0
         receive = self.receive
 
         async def bounded() -> Message:
             nonlocal received
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise body_too_large(limit)
+            size = len(message.get("body", b""))
+            received += size
+            self._count(received, size, limit)
             return message
 
         return bounded
 
-    def _checked_limit(self) -> int:
-        """max_body_bytes, once a declared Content-Length is known to be within it."""
-        if self.length is not None and self.length > self.max_body_bytes:
-            raise body_too_large(self.max_body_bytes)
-        return self.max_body_bytes
+    def _admit(self) -> int:
+        """The body limit of this request's media type, once a declared Content-Length is
+        within it and held in the in-flight budget."""
+        settings = self.runtime.settings
+        limit = min(settings.max_json_bytes, self.max_body_bytes)
+        if self.media != _JSON_MEDIA:
+            limit = self.max_body_bytes
+        if self.length is not None and self.length > limit:
+            raise body_too_large(limit, self.media)
+        if self.length and self.length > UNBUDGETED_BYTES:
+            self.runtime.inflight.take(self.scope, self.length)
+        return limit
+
+    def _count(self, received: int, size: int, limit: int) -> None:
+        """``size`` more bytes arrived, ``received`` in all: past the limit, TooLarge; without
+        a declared length, they are held in the in-flight budget as they come."""
+        if received > limit:
+            raise body_too_large(limit, self.media)
+        if self.length is None and received > UNBUDGETED_BYTES:
+            self.runtime.inflight.take(self.scope, size)
 
 
-def body_too_large(max_bytes: int) -> TooLarge:
+def body_too_large(max_bytes: int, media: str = "") -> TooLarge:
     """The one 413 for a body over the limit, wherever it is noticed (header or stream)."""
+    if media == _JSON_MEDIA:
+        return TooLarge(
+            f"the JSON body exceeds the limit of {max_bytes} bytes (max_json_bytes); send big "
+            "arrays as application/x-npy"
+        )
     return TooLarge(f"the request body exceeds the limit of {max_bytes} bytes")

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from service import metrics
 from service.classifier.batching import MicroBatcher
 from service.classifier.model import Classifier
 from service.config import Settings
@@ -28,11 +29,16 @@ class Inference:
     With ``batching`` on, concurrent requests are merged by a MicroBatcher (bounded queue,
     per-request deadline, Overloaded when full); with it off, each request runs on its own.
     Either way one ONNX Runtime thread pool serves the process: ``threads_per_worker`` threads
-    inside the session, one Python thread to call it off the event loop.
+    inside the session, one Python thread to call it off the event loop. With ``metrics`` on,
+    every model run (inline, batched or in the thread) counts its images and time.
     """
 
     def __init__(self, classifier: Classifier, settings: Settings) -> None:
         self.classifier = classifier
+        #: One model run over a batch: the session's, counted when metrics are on.
+        self._run = metrics.counted(classifier.predict) if settings.metrics else classifier.predict
+        self._metrics = settings.metrics
+        self._unwatch: Callable[[], None] = lambda: None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="onnxruntime")
         self._timeout_s = settings.request_timeout_ms / 1000
         self._max_batch_size = settings.max_batch_size
@@ -40,7 +46,7 @@ class Inference:
         self.batcher: MicroBatcher | None = None
         if settings.batching:
             self.batcher = MicroBatcher(
-                classifier.predict,
+                self._run,
                 max_batch_size=settings.max_batch_size,
                 max_batch_delay_ms=settings.max_batch_delay_ms,
                 max_queued=settings.max_queue_images,
@@ -67,8 +73,12 @@ class Inference:
     def start(self) -> None:
         if self.batcher is not None:
             self.batcher.start()
+            if self._metrics:
+                batcher = self.batcher
+                self._unwatch = metrics.TALLY.watch_queue(lambda: batcher.queued)
 
     async def stop(self) -> None:
+        self._unwatch()
         if self.batcher is not None:
             await self.batcher.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -79,7 +89,7 @@ class Inference:
         if self.batcher is not None:
             return self.batcher.run_now(batch)
         if len(batch) <= self.inline_max_images:
-            return self.classifier.predict(batch)
+            return self._run(batch)
         return None
 
     async def logits(self, batch: np.ndarray) -> np.ndarray:
@@ -87,9 +97,9 @@ class Inference:
         if self.batcher is not None:
             return await self.batcher.submit(batch, self._timeout_s)
         if len(batch) <= self.inline_max_images:
-            return self.classifier.predict(batch)
+            return self._run(batch)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.classifier.predict, batch)
+        return await loop.run_in_executor(self._executor, self._run, batch)
 
 
 def _timed(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> float:

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from service import offload
 from service.classifier.inference import Inference
-from service.classifier.preprocess import images_to_batch, prepare
-from service.codecs import json_arrays, npy
+from service.classifier.limits import Limits
+from service.classifier.monitor.feature import Monitoring
+from service.classifier.preprocess import batch_from_json, batch_from_npy, images_to_batch
+from service.classifier.probabilities import softmax, top_k
+from service.codecs import Body, json_arrays
 from service.config import Settings
-from service.errors import InvalidInput, TooLarge
-from service.metadata import ModelMetadata
-
-FLOAT32 = np.dtype(np.float32)
-#: The dtypes a .npy body may hold.
-NPY_DTYPES = (FLOAT32, np.dtype(np.float64), np.dtype(np.uint8))
+from service.errors import InvalidInput, OodUnavailable, excerpt
 
 
 class PredictOptions(BaseModel):
@@ -31,8 +27,18 @@ class PredictOptions(BaseModel):
     top_k: int = Field(3, description="how many classes to list per image, 1..number of labels")
     return_probabilities: bool = Field(False, description="add every class probability")
     return_logits: bool = Field(False, description="add the raw logits")
+    return_input: bool = Field(
+        False,
+        description="add the image as the model saw it, in the raw value range (uploads: "
+        "after cropping, centring and block averaging), H x W for one channel",
+    )
     normalized: bool = Field(
         False, description="inputs are already normalised (JSON and .npy only)"
+    )
+    return_ood: bool = Field(
+        False,
+        description="add out-of-distribution scores per image: hamming (units between its "
+        "act_fc pattern and the nearest training image's) and energy (-logsumexp of the logits)",
     )
     invert: Literal["auto"] | bool = Field(
         "auto",
@@ -40,51 +46,77 @@ class PredictOptions(BaseModel):
         "border) to match the light-on-dark training data; true or false forces it",
     )
 
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # Text is parsed leniently by pydantic ("3.0" -> 3); an integer option takes digits.
+        if not isinstance(value, str) or not (info.context or {}).get("text"):
+            return value
+        if not value.strip().lstrip("+-").isdigit():
+            raise ValueError("Input should be a whole number such as 3")
+        return int(value)
 
+
+_TEXT = {"text": True}
+_Options = TypeVar("_Options", bound=BaseModel)
 #: Every option's name, in the order they are documented.
 OPTIONS = tuple(PredictOptions.model_fields)
 _DEFAULTS = PredictOptions()
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The budgets a /predict request is held to, from the settings."""
+def parse_options(
+    values: Mapping[str, Any],
+    *,
+    images: bool,
+    num_classes: int,
+    text: Mapping[str, str] | None = None,
+) -> PredictOptions:
+    """Validate options from any source; InvalidInput names the option and the rule.
 
-    max_images: int
-    max_elements: int
-    max_image_pixels: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings, meta: ModelMetadata) -> Limits:
-        # Generous enough that a wrong shape or too many images get prepare's clearer message.
-        per_image = int(np.prod(meta.input_shape))
-        elements = max(settings.max_elements, settings.max_images * per_image)
-        return cls(settings.max_images, elements, settings.max_image_pixels)
-
-
-def parse_options(values: Mapping[str, Any], *, images: bool, num_classes: int) -> PredictOptions:
-    """Validate options from any source; InvalidInput names the option and the rule."""
-    if not values:
+    ``text`` holds options written as text (query parameters, form fields: "3", "true"),
+    ``values`` typed ones (JSON keys, which take precedence): there an integer is an integer,
+    never true or 3.0.
+    """
+    if not values and not text:
         return _DEFAULTS
-    try:
-        options = PredictOptions.model_validate(values)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"][:1])
-        if error["type"] == "extra_forbidden":
-            raise InvalidInput(
-                f"unknown option {name!r}; allowed: inputs, {', '.join(OPTIONS)}"
-            ) from None
-        raise InvalidInput(f"{name}: {error['msg']} (got {error.get('input')!r})") from None
-    if images and "normalized" in values:
+    options = validated(PredictOptions, values, text, keys=("inputs",))
+    given = {*values, *(text or ())}
+    if images and "normalized" in given:
         raise InvalidInput("normalized applies to JSON and .npy inputs, not image files")
-    if not images and "invert" in values:
+    if not images and "invert" in given:
         raise InvalidInput("invert applies to image files, not JSON or .npy inputs")
     if not 1 <= options.top_k <= num_classes:
         raise InvalidInput(
             f"top_k must be between 1 and {num_classes} (the labels), got {options.top_k}"
         )
     return options
+
+
+def validated(
+    kind: type[_Options],
+    values: Mapping[str, Any],
+    text: Mapping[str, str] | None = None,
+    *,
+    keys: tuple[str, ...] = (),
+) -> _Options:
+    """Options of ``kind`` from JSON keys (``values``, typed: an integer is an integer, never
+    true or 3.0) and from text (``text``: query parameters, form fields), each checked, the
+    JSON keys winning; InvalidInput names the option and the rule (``keys``: the body's other
+    keys, listed with the options when one is unknown). Every feature's options go through it."""
+    try:
+        typed = dict(values)
+        if text:
+            parsed = kind.model_validate_strings(dict(text), strict=True, context=_TEXT)
+            typed = {**parsed.model_dump(exclude_unset=True), **typed}
+        return kind.model_validate(typed, strict=True)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+    name = ".".join(str(part) for part in error["loc"][:1])
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join([*keys, *kind.model_fields])
+        raise InvalidInput(f"unknown option {excerpt(name)}; allowed: {allowed}")
+    message = error["msg"].removeprefix("Value error, ")
+    raise InvalidInput(f"{name}: {message} (got {excerpt(error.get('input'))})")
 
 
 class Predictor:
@@ -94,14 +126,20 @@ class Predictor:
     fields take precedence over them.
     """
 
-    def __init__(self, inference: Inference, settings: Settings) -> None:
+    def __init__(
+        self, inference: Inference, settings: Settings, monitoring: Monitoring | None = None
+    ) -> None:
         self.inference = inference
+        self.monitoring = monitoring
+        # The ReLU monitor's sampler, called with every batch served (None: the monitor is off).
+        self._observe = monitoring.relu.observe if monitoring and monitoring.relu else None
         self.meta = inference.classifier.metadata
         self.limits = Limits.from_settings(settings, self.meta)
+        self.deadline_s = settings.request_timeout_ms / 1000
         self._model = {"name": self.meta.name, "version": self.meta.version}
 
     async def from_array(
-        self, body: bytes, query: Mapping[str, str], *, npy: bool = False
+        self, body: Body, query: Mapping[str, str], *, npy: bool = False
     ) -> dict[str, Any]:
         """A JSON object {"inputs": [...], option: value, ...}, or with ``npy`` the bytes of
         numpy.save(f, images) with options from ``query`` only."""
@@ -110,11 +148,11 @@ class Predictor:
         if len(body) <= offload.INLINE_BODY_BYTES:
             batch, options = decode(body, query)
         else:
-            batch, options = await asyncio.to_thread(decode, body, query)
+            batch, options = await offload.in_thread(self.deadline_s, decode, body, query)
         logits = self.inference.run_now(batch)  # inline when it may: no coroutine on the way
-        return self.answer(
-            logits if logits is not None else await self.inference.logits(batch), options
-        )
+        if logits is None:
+            logits = await self.inference.logits(batch)
+        return await self._finish(batch, logits, options)
 
     async def from_images(
         self,
@@ -123,56 +161,90 @@ class Predictor:
         query: Mapping[str, str],
     ) -> dict[str, Any]:
         """Image files (name, bytes) with options as form ``fields`` or ``query``."""
-        options = parse_options({**query, **fields}, images=True, num_classes=self.meta.num_classes)
+        classes = self.meta.num_classes
+        if query and fields:  # a bad query value is refused even where a field overrides it
+            parse_options({}, text=query, images=True, num_classes=classes)
+        options = parse_options({}, text={**query, **fields}, images=True, num_classes=classes)
         invert = None if options.invert == "auto" else bool(options.invert)
+        batch = await self.images(files, invert)
+        return await self._finish(batch, await self.inference.logits(batch), options)
+
+    async def images(
+        self, files: Sequence[tuple[str, bytes]], invert: bool | None
+    ) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Image files (name, bytes) -> the model's input, as every upload path prepares them;
+        always in a thread: a tiny file may declare millions of pixels."""
         limits = self.limits
-        size = sum(len(data) for _, data in files)
-        batch = await offload.by_size(
-            size,
+        return await offload.in_thread(
+            self.deadline_s,
             images_to_batch,
             files,
             self.meta,
             invert=invert,
             max_images=limits.max_images,
             max_pixels=limits.max_image_pixels,
+            max_request_pixels=limits.max_request_pixels,
         )
-        return self.answer(await self.inference.logits(batch), options)
+
+    def observe(self, batch: np.ndarray[Any, Any]) -> None:
+        """Hand a served batch to the ReLU monitor's sampler (when it is on); every transport
+        calls it once per batch it ran."""
+        if self._observe is not None:
+            self._observe(batch)
+
+    async def _finish(
+        self, batch: np.ndarray[Any, Any], logits: np.ndarray[Any, Any], options: PredictOptions
+    ) -> dict[str, Any]:
+        self.observe(batch)
+        if options.return_ood:
+            return await self._with_ood(batch, logits, options)
+        return self.answer(logits, options, batch)
+
+    async def _with_ood(
+        self, batch: np.ndarray[Any, Any], logits: np.ndarray[Any, Any], options: PredictOptions
+    ) -> dict[str, Any]:
+        if self.monitoring is None:
+            raise OodUnavailable("the OOD score is not loaded for this model")
+        scores = await self.monitoring.ood_scores(batch, logits, self.deadline_s)
+        answer = self.answer(logits, options, batch)
+        for prediction, score in zip(answer["predictions"], scores, strict=True):
+            prediction["ood"] = score
+        return answer
 
     def _decode_json(
-        self, body: bytes, query: Mapping[str, str]
+        self, body: Body, query: Mapping[str, str]
     ) -> tuple[np.ndarray[Any, Any], PredictOptions]:
+        json_arrays.check_values(body, self.limits.max_elements)
         document = json_arrays.parse_json(body)
         if not isinstance(document, dict) or "inputs" not in document:
             raise InvalidInput('the JSON body must be an object with "inputs": [[...], ...]')
         inputs = document.pop("inputs")
-        values = {**query, **document} if query else document
-        options = parse_options(values, images=False, num_classes=self.meta.num_classes)
-        limit = self.limits.max_images
-        if isinstance(inputs, list) and len(inputs) > limit and _rank(inputs) >= 3:
-            raise TooLarge(f"{len(inputs)} images exceeds the limit of {limit}")
-        raw = json_arrays.array_from_json(
-            inputs,
-            dtype=FLOAT32,
-            max_elements=self.limits.max_elements,
-            name="inputs",
-            may_hold_booleans=json_arrays.json_may_hold_booleans(body),
+        options = parse_options(
+            document, text=query, images=False, num_classes=self.meta.num_classes
         )
-        batch = prepare(
-            raw, self.meta, max_images=limit, normalized=options.normalized, finite=True
-        )
+        batch = batch_from_json(inputs, body, self.meta, self.limits, normalized=options.normalized)
         return batch, options
 
     def _decode_npy(
-        self, body: bytes, query: Mapping[str, str]
+        self, body: Body, query: Mapping[str, str]
     ) -> tuple[np.ndarray[Any, Any], PredictOptions]:
-        options = parse_options(query, images=False, num_classes=self.meta.num_classes)
-        raw = npy.load_npy(body, max_elements=self.limits.max_elements, allowed_dtypes=NPY_DTYPES)
-        limit = self.limits.max_images
-        return prepare(raw, self.meta, max_images=limit, normalized=options.normalized), options
+        options = parse_options({}, text=query, images=False, num_classes=self.meta.num_classes)
+        return batch_from_npy(body, self.meta, self.limits, normalized=options.normalized), options
 
-    def answer(self, logits: np.ndarray[Any, Any], options: PredictOptions) -> dict[str, Any]:
-        """Label, index, confidence and top-k per image (plus probabilities and logits if asked)."""
+    def answer(
+        self, logits: np.ndarray[Any, Any], options: PredictOptions, batch: np.ndarray[Any, Any]
+    ) -> dict[str, Any]:
+        """Label, index, confidence and top-k per image (plus probabilities, logits and the
+        input ``batch`` in the raw range if asked)."""
         labels = self.meta.labels
+        # The sum first (one ufunc call); only a non-finite sum needs the elementwise look.
+        if not np.isfinite(np.add.reduce(logits, axis=None)) and not np.isfinite(logits).all():
+            image = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
+            raise InvalidInput(
+                f"the model's logits for image {image} are not finite: its values are too large "
+                "for the model; send values in the raw range GET /model reports (or normalised "
+                "ones with normalized=true)"
+            )
         probabilities = softmax(logits)
         order = top_k(probabilities, options.top_k).tolist()
         rows = probabilities.tolist()
@@ -193,30 +265,9 @@ class Predictor:
             # float32 rows: orjson writes each value's shortest float32 form.
             for prediction, logit_row in zip(predictions, logits, strict=True):
                 prediction["logits"] = logit_row
+        if options.return_input:
+            # 5 decimals: the float32 input carries ~1e-6 of the raw range's rounding noise.
+            seen = self.meta.raw(batch).round(5) + 0.0  # + 0.0: no -0.0 from the rounding
+            for prediction, image in zip(predictions, seen, strict=True):
+                prediction["input"] = image[0] if len(image) == 1 else image
         return {"model": self._model, "predictions": predictions}
-
-
-def softmax(logits: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Row-wise softmax in float64, stable for any finite logits (the row maximum first)."""
-    # The ufuncs' reduce straight away: ndarray.max/sum go through Python wrappers first.
-    z = logits.astype(np.float64)
-    z -= np.maximum.reduce(z, axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= np.add.reduce(z, axis=1, keepdims=True)
-    return z
-
-
-def top_k(probabilities: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
-    """Indices (N, k) of the k most probable classes per row, most probable first; ties keep
-    the lower index first, as argmax does."""
-    order: np.ndarray[Any, Any] = (-probabilities).argsort(axis=1, kind="stable")[:, :k]
-    return order
-
-
-def _rank(nested: list[Any]) -> int:
-    rank = 0
-    node: Any = nested
-    while isinstance(node, list) and node:
-        rank += 1
-        node = node[0]
-    return rank

@@ -285,7 +285,7 @@ BAD_JSON = [
 def test_bad_json_requests_are_422_with_a_clear_message(client, body, message):
     response = client.post("/activate", json=body)
     assert response.status_code == 422
-    assert response.json() == {"detail": message}
+    assert response.json()["detail"] == message
 
 
 @pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity"])
@@ -320,7 +320,7 @@ def test_query_parameters_with_json_are_422(client):
 def test_too_many_json_elements_are_413_naming_the_limit(client, body, message):
     response = client.post("/activate", json=body)
     assert response.status_code == 413
-    assert response.json() == {"detail": message}
+    assert response.json()["detail"] == message
 
 
 def test_too_many_npy_elements_are_413(client):
@@ -328,9 +328,9 @@ def test_too_many_npy_elements_are_413(client):
         "/activate?function=relu", content=npy(np.zeros(1001, np.float32)), headers=NPY
     )
     assert response.status_code == 413
-    assert response.json() == {
-        "detail": "the body has 1001 elements; the limit is 1000 elements per request"
-    }
+    assert response.json()["detail"] == (
+        "the body has shape (1001,): more than the limit of 1000 elements per request"
+    )
 
 
 @pytest.mark.parametrize(

@@ -113,9 +113,9 @@ def test_a_full_queue_answers_with_retry_after(dry_run_model: Path, status: int)
     for answer in refused:
         assert answer.status_code == status
         assert answer.headers["retry-after"] == "1"
-        assert answer.json() == {
-            "detail": "the queue is full (64 images waiting, limit 64); retry shortly"
-        }
+        assert answer.json()["detail"] == (
+            "the queue is full (64 images waiting, limit 64); retry shortly"
+        )
 
 
 def test_a_request_past_its_deadline_gets_504(dry_run_model: Path) -> None:
@@ -133,6 +133,6 @@ def test_a_request_past_its_deadline_gets_504(dry_run_model: Path) -> None:
 
     _, late = run(scenario)
     assert late.status_code == 504
-    assert late.json() == {
-        "detail": "the request waited more than 0.001 ms (request_timeout_ms) and was dropped"
-    }
+    assert late.json()["detail"] == (
+        "the request waited more than 0.001 ms (request_timeout_ms) and was dropped"
+    )

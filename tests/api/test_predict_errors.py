@@ -49,7 +49,8 @@ def bomb(width: int, height: int) -> bytes:
 
 def detail(response) -> str:  # type: ignore[no-untyped-def]
     body = response.json()
-    assert set(body) == {"detail"}, body
+    assert set(body) == {"detail", "request_id"}, body
+    assert body["request_id"] == response.headers["x-request-id"]
     return body["detail"]
 
 
@@ -121,11 +122,46 @@ def test_nan_or_inf_in_npy(client: TestClient, value: float) -> None:
 
 
 def test_float64_npy_beyond_float32_is_refused_as_infinite(client: TestClient) -> None:
-    """float64 values past float32's range would reach the model as inf: a 422, not a 500."""
+    """float64 values past float32's range would reach the model as inf: a 422, not a 500
+    (raw values are out of the model's range first; normalised ones become infinite)."""
     inputs = np.zeros((2, 8, 8))
     inputs[1, 2, 3] = 1e300
     response = client.post("/predict", content=npy(inputs), headers=NPY)
+    assert_error(response, 422, "values from 0 to 1e+300, outside the model's raw range 0..16")
+    response = client.post("/predict?normalized=true", content=npy(inputs), headers=NPY)
     assert_error(response, 422, "NaN or Infinity")
+
+
+RANGE_RULE = "outside the model's raw range 0..16 (GET /model: input_range); scale them into 0..16"
+
+
+@pytest.mark.parametrize(("value", "shown"), [(255.0, "0 to 255"), (-0.5, "-0.5 to 0")])
+def test_values_outside_the_raw_range_are_refused(
+    client: TestClient, value: float, shown: str
+) -> None:
+    """0..255 pixels sent to the 0..16 digits model: a 422 naming the range, not a confident
+    answer; the same for JSON and .npy."""
+    inputs = np.zeros((2, 8, 8), dtype=np.float32)
+    inputs[1, 3, 3] = value
+    for response in (
+        client.post("/predict", json={"inputs": inputs.tolist()}),
+        client.post("/predict", content=npy(inputs), headers=NPY),
+    ):
+        assert_error(response, 422, f"inputs hold values from {shown}, {RANGE_RULE}")
+        assert "normalized=true" in detail(response)
+
+
+def test_uint8_npy_of_pixels_is_refused(client: TestClient) -> None:
+    response = client.post("/predict", content=npy(np.full((8, 8), 200, np.uint8)), headers=NPY)
+    assert_error(response, 422, "values from 200 to 200", RANGE_RULE)
+
+
+def test_the_range_is_inclusive_and_normalised_inputs_are_not_checked(client: TestClient) -> None:
+    edges = np.zeros((8, 8), dtype=np.float32)
+    edges[0, 0] = 16.0
+    assert client.post("/predict", json={"inputs": edges.tolist()}).status_code == 200
+    response = client.post("/predict", json={"inputs": (edges * 10).tolist(), "normalized": True})
+    assert response.status_code == 200, response.text
 
 
 def test_huge_json_number_is_out_of_float32_range(client: TestClient) -> None:
@@ -197,7 +233,7 @@ def test_streamed_body_over_the_limit_is_cut_before_it_is_read_whole(
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
     body = b"".join(m.get("body", b"") for m in sent[1:])
-    assert json.loads(body) == {"detail": f"the request body exceeds the limit of {limit} bytes"}
+    assert json.loads(body)["detail"] == f"the request body exceeds the limit of {limit} bytes"
     assert pulled == limit // chunk + 1  # not one chunk more than needed to pass the limit
 
 
@@ -277,7 +313,22 @@ def test_top_k_not_an_integer(client: TestClient) -> None:
     response = client.post("/predict", json={"inputs": ZERO, "top_k": "three"})
     assert_error(response, 422, "top_k", "valid integer", "'three'")
     response = client.post("/predict?top_k=three", json={"inputs": ZERO})
-    assert_error(response, 422, "top_k", "valid integer")
+    assert_error(response, 422, "top_k", "whole number")
+
+
+@pytest.mark.parametrize(
+    ("options", "query"),
+    [({"top_k": True}, ""), ({"top_k": 3.0}, ""), ({"top_k": "3"}, ""), ({}, "?top_k=3.0")],
+)
+def test_an_integer_option_takes_integers_only(client: TestClient, options, query) -> None:
+    response = client.post(f"/predict{query}", json={"inputs": ZERO, **options})
+    assert_error(response, 422, "top_k: Input should be a ")
+
+
+def test_logits_that_are_not_finite_are_422_not_a_null_confidence(client: TestClient) -> None:
+    huge = np.full((8, 8), -3e38).tolist()  # finite in, NaN logits out (inf - inf inside)
+    response = client.post("/predict", json={"inputs": huge, "normalized": True})
+    assert_error(response, 422, "logits for image 0 are not finite", "normalized=true")
 
 
 def test_unknown_option(client: TestClient) -> None:

@@ -19,7 +19,7 @@ async def _streamed(chunks: list[bytes]) -> AsyncIterator[bytes]:
 
 def test_a_streamed_body_over_the_limit_is_refused_while_it_is_read(dry_run_model: Path) -> None:
     """No Content-Length (chunked): the route counts the bytes and stops at the limit."""
-    app = create_app(Settings(model_path=dry_run_model, max_body_bytes=1024))
+    app = create_app(Settings(model_path=dry_run_model, max_body_bytes=4096, max_json_bytes=1024))
 
     async def scenario() -> httpx.Response:
         async with app.router.lifespan_context(app):
@@ -34,7 +34,10 @@ def test_a_streamed_body_over_the_limit_is_refused_while_it_is_read(dry_run_mode
 
     answer = asyncio.run(scenario())
     assert answer.status_code == 413
-    assert answer.json() == {"detail": "the request body exceeds the limit of 1024 bytes"}
+    assert answer.json()["detail"] == (
+        "the JSON body exceeds the limit of 1024 bytes (max_json_bytes); send big arrays as "
+        "application/x-npy"
+    )
 
 
 def test_before_start_up_the_route_answers_503_with_the_reason(dry_run_model: Path) -> None:
@@ -47,7 +50,7 @@ def test_before_start_up_the_route_answers_503_with_the_reason(dry_run_model: Pa
 
     answer = asyncio.run(scenario())
     assert answer.status_code == 503
-    assert answer.json() == {"detail": "not ready: the application has not started"}
+    assert answer.json()["detail"] == "not ready: the application has not started"
 
 
 def test_every_route_that_takes_a_body_reads_it_within_the_limit(dry_run_model: Path) -> None:
@@ -62,7 +65,16 @@ def test_every_route_that_takes_a_body_reads_it_within_the_limit(dry_run_model: 
         for route in app.routes
         if isinstance(route, APIRoute) and (route.methods or set()) & {"POST", "PUT", "PATCH"}
     ]
-    assert {route.path for route in with_bodies} == {"/predict", "/activate"}
+    assert {route.path for route in with_bodies} == {
+        "/predict",
+        "/activate",
+        "/explain",
+        "/regions",
+        "/regions/plane",
+        "/v2/repository/index",
+        "/v2/models/{model_name}/infer",
+        "/v2/models/{model_name}/versions/{model_version}/infer",
+    }
     assert all(isinstance(route, AsgiRoute) for route in with_bodies)
 
 
@@ -76,4 +88,4 @@ def test_a_raw_asgi_route_answers_other_methods_405_as_the_framework_does(
             response = client.get(path)
             assert response.status_code == 405, path
             assert response.headers["allow"] == "POST"
-            assert response.json() == {"detail": "Method Not Allowed"}
+            assert response.json()["detail"] == "Method Not Allowed"

@@ -66,6 +66,7 @@ class Replica:
             "RELU_SERVE_MODEL_PATH": str(model),
             "RELU_SERVE_HOST": "127.0.0.1",
             "RELU_SERVE_PORT": str(self.port),
+            "RELU_SERVE_GRPC_PORT": "0",  # replicas share the host: no default gRPC port
             "RELU_SERVE_INTRA_OP_THREADS": "1",
             "RELU_SERVE_MAX_IMAGES": "16",  # a short warm-up
             "RELU_SERVE_LOG_LEVEL": "warning",

@@ -19,8 +19,23 @@ K8S = sorted((REPO / "deploy" / "k8s").glob("*.yaml"))
 DEFAULT = re.compile(r"^\$\{(RELU_SERVE_\w+):-([^}]*)\}$")
 
 
+class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """safe_load that refuses a key written twice in one mapping (PyYAML keeps the last one
+    silently; Docker Compose refuses the file). Keys merged in with ``<<:`` may be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [key.value for key, _ in node.value
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge"]  # fmt: skip
+        twice = sorted({str(key) for key in keys if keys.count(key) > 1})
+        if twice:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"keys given twice: {', '.join(twice)}", node.start_mark
+            )
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path: Path) -> Any:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
 
 
 def k8s(kind: str) -> dict[str, Any]:
@@ -92,9 +107,18 @@ def test_service_hpa_and_pdb_select_the_deployment() -> None:
 # ---- docker compose
 
 
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    twice = tmp_path / "twice.yml"
+    twice.write_text("environment:\n  RELU_SERVE_GRPC_PORT: '8001'\n  RELU_SERVE_GRPC_PORT: '0'\n")
+    with pytest.raises(
+        yaml.constructor.ConstructorError, match="keys given twice: RELU_SERVE_GRPC_PORT"
+    ):
+        load(twice)
+
+
 def test_compose_service_has_port_healthcheck_restart_and_limits(compose: dict[str, Any]) -> None:
     service = compose["relu-serve"]
-    assert service["ports"] == ["127.0.0.1:8000:8000"]
+    assert service["ports"] == ["127.0.0.1:8000:8000", "127.0.0.1:8001:8001"]
     assert "/readyz" in " ".join(service["healthcheck"]["test"])
     assert service["restart"] == "unless-stopped"
     assert set(service["deploy"]["resources"]["limits"]) == {"cpus", "memory"}
@@ -115,7 +139,9 @@ def test_compose_defaults_are_the_service_defaults(
     defaults = {
         match[1]: match[2] for value in environment.values() if (match := DEFAULT.match(str(value)))
     }
-    assert len(defaults) >= len(Settings.model_fields) - 4  # all but the fixed and the unset ones
+    # All but the fixed ones (model path, host, port, gRPC port) and those unset (threads, key
+    # file, metrics and monitor directories).
+    assert len(defaults) >= len(Settings.model_fields) - 8
     for variable, value in defaults.items():
         monkeypatch.setenv(variable, value)
     from_compose = Settings(model_path=Path("unused"))
@@ -213,3 +239,37 @@ def test_requirements_helper_swaps_onnxruntime() -> None:
     )
     assert bad.returncode != 0
     assert "--swap onnxruntme: no such requirement" in bad.stderr
+
+
+# ---- the v2 gRPC port, the same everywhere
+
+
+def test_grpc_port_is_exposed_consistently(compose: dict[str, Any]) -> None:
+    """Dockerfile ENV/EXPOSE, compose (env, ports, nginx), Kubernetes (container, Service) and
+    the KServe runtime all name one gRPC port."""
+    stages = dockerfile_stages()
+    runtime = " ".join(stages[list(stages)[-1]])
+    (port,) = re.findall(r"RELU_SERVE_GRPC_PORT=(\d+)", runtime)
+    (exposed,) = re.findall(r"EXPOSE ([\d ]+)", runtime)
+    assert port in exposed.split()
+    assert Settings.model_fields["grpc_port"].default == int(port)
+    for name in ("relu-serve", "relu-serve-gpu"):
+        service = compose[name]
+        assert service["environment"]["RELU_SERVE_GRPC_PORT"] == port
+        assert [p for p in service["ports"] if p.endswith(f":{port}")], name
+    assert compose["replica"]["environment"]["RELU_SERVE_GRPC_PORT"] == port
+    nginx_conf = (REPO / "deploy" / "nginx" / "nginx.conf").read_text(encoding="utf-8")
+    assert f"server replica:{port} resolve" in nginx_conf
+    assert re.search(r"listen 8081;\s+http2 on;", nginx_conf)
+    assert "grpc_pass grpc://relu_serve_grpc;" in nginx_conf
+    assert "127.0.0.1:8081:8081" in compose["nginx"]["ports"]
+    (container,) = k8s("Deployment")["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["grpc"] == int(port)
+    (grpc,) = [p for p in k8s("Service")["spec"]["ports"] if p["name"] == "grpc"]
+    assert grpc["targetPort"] == "grpc"
+    assert grpc["appProtocol"] == "kubernetes.io/h2c"
+    kserve = load(REPO / "deploy" / "kserve" / "servingruntime.yaml")
+    (runtime_container,) = kserve["spec"]["containers"]
+    kserve_ports = {p["name"]: p["containerPort"] for p in runtime_container["ports"]}
+    assert kserve_ports["grpc"] == int(port)

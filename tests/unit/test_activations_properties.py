@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Literal
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from service.activations import REGISTRY
+from service.activations import REGISTRY, get_activation
 from tests.unit.activations_torch import compare
 
 small = st.floats(-3, 3, allow_nan=False)
@@ -85,3 +86,31 @@ def cases(draw, name: str):
 def test_random_arrays_match_torch(name, data):
     name, x, params = data.draw(cases(name))
     compare(name, x, params, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("gelu", {}),
+        ("gelu", {"approximate": "tanh"}),
+        ("softplus", {"beta": 2.0, "threshold": 5.0}),
+        ("prelu", {"weight": 0.3}),
+        ("rrelu", {"training": True, "seed": 7}),
+        ("relu", {}),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_big_arrays_computed_in_pieces_equal_the_whole(
+    monkeypatch: pytest.MonkeyPatch, name: str, params: dict, dtype: type
+) -> None:
+    module = importlib.import_module("service.activations.evaluate")  # the package re-exports
+    activation = get_activation(name)
+    x: np.ndarray = np.random.default_rng(0).normal(0, 4, (3, 1001)).astype(dtype)
+    x[0, :5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    g: np.ndarray = np.random.default_rng(1).normal(size=x.shape).astype(dtype)
+    outputs = ["value", "grad", "vjp"]
+    whole = module.evaluate(activation, x, activation.validate(params), outputs, g)
+    monkeypatch.setattr(module, "CHUNK", 256)
+    pieces = module.evaluate(activation, x, activation.validate(params), outputs, g)
+    for output in outputs:
+        np.testing.assert_array_equal(pieces.arrays[output], whole.arrays[output])

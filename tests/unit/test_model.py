@@ -11,8 +11,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from service.classifier.model import Classifier, warmup_sizes
-from service.classifier.predict import parse_options, softmax, top_k
+from service.classifier.predict import parse_options
 from service.classifier.preprocess import prepare
+from service.classifier.probabilities import softmax, top_k
 from service.errors import InvalidInput, ModelLoadError, ServiceError, TooLarge
 from service.metadata import ModelMetadata
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from service import offload
 from service.activations import REGISTRY, get_activation, request
@@ -14,8 +14,8 @@ from service.api import errors
 from service.api.responses import OrjsonResponse
 from service.api.routing import AsgiRoute, Exchange, Reply
 from service.api.schemas.activate import ActivateResponse, ActivationInfo, ActivationList
-from service.codecs import npy
-from service.errors import InvalidInput, NotFound, TooLarge, UnsupportedMediaType
+from service.codecs import Body, npy
+from service.errors import InvalidInput, NotFound, TooLarge, UnsupportedMediaType, excerpt
 from service.runtime import Runtime
 
 router = APIRouter(tags=["activations"])
@@ -26,6 +26,32 @@ TOLERANCE = {
     "float64": "|ours - torch| <= 1e-14 + 1e-12 * |torch|",
 }
 
+
+def _request_schema() -> dict[str, Any]:
+    """ActivateRequest's schema, with the function names and the arrays spelled out."""
+    schema = request.ActivateRequest.model_json_schema()
+    properties = schema["properties"]
+    properties["function"]["enum"] = sorted(REGISTRY)
+    properties["x"] = {**_ARRAY, "description": properties["x"]["description"]}
+    properties["grad_output"] = {
+        "anyOf": [_ARRAY, {"type": "null"}],
+        "description": properties["grad_output"]["description"],
+    }
+    return schema
+
+
+_ARRAY: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "array", "items": {"type": "number"}},
+        {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+        {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+        },
+    ]
+}
+
 REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "description": "A JSON document, or for big arrays the array itself as .npy (numpy.save) "
@@ -33,7 +59,7 @@ REQUEST_BODY: dict[str, Any] = {
     "grad_output together.",
     "content": {
         JSON: {
-            "schema": request.ActivateRequest.model_json_schema(),
+            "schema": _request_schema(),
             "examples": request.ACTIVATE_EXAMPLES,
         },
         NPY: {
@@ -62,7 +88,9 @@ async def list_activations() -> OrjsonResponse:
 @router.get(
     "/activations/{name}", response_model=ActivationInfo, responses=errors.responses(NotFound)
 )
-async def show_activation(name: str) -> OrjsonResponse:
+async def show_activation(
+    name: Annotated[str, Path(json_schema_extra={"enum": sorted(REGISTRY)})],
+) -> OrjsonResponse:
     """One activation function (an alias such as swish shows its entry)."""
     return OrjsonResponse(get_activation(name).describe())
 
@@ -82,7 +110,8 @@ async def activate(
 
 async def _serve(exchange: Exchange) -> Reply:
     media = exchange.media
-    limit = exchange.runtime.settings.max_elements
+    settings = exchange.runtime.settings
+    limit, deadline_s = settings.max_elements, settings.request_timeout_ms / 1000
     if media == JSON:
         if exchange.query_items():
             raise InvalidInput(
@@ -90,15 +119,23 @@ async def _serve(exchange: Exchange) -> Reply:
                 "the JSON body"
             )
         body = await exchange.body()
-        return Reply(await offload.by_size(len(body), request.from_json, body, limit), JSON)
+        return Reply(
+            await offload.by_size(len(body), deadline_s, request.from_json, body, limit), JSON
+        )
     if media in (NPY, NPZ):
         query = _unique_query(exchange)
         body = await exchange.body()
         return await offload.by_size(
-            len(body), _binary, body, npz=media == NPZ, query=query, max_elements=limit
+            len(body) if media == NPY else offload.INLINE_BODY_BYTES + 1,  # .npz inflates
+            deadline_s,
+            _binary,
+            body,
+            npz=media == NPZ,
+            query=query,
+            max_elements=limit,
         )
     raise UnsupportedMediaType(
-        f"Content-Type {media or '(none)'!r} is not accepted; send {JSON}, {NPY} (the array "
+        f"Content-Type {excerpt(media) if media else '(none)'} is not accepted; send {JSON}, {NPY} (the array "
         f"x) or {NPZ} (x and grad_output)"
     )
 
@@ -107,12 +144,12 @@ def _unique_query(exchange: Exchange) -> dict[str, str]:
     query: dict[str, str] = {}
     for key, value in exchange.query_items():
         if key in query:
-            raise InvalidInput(f"query parameter {key!r} is given twice")
+            raise InvalidInput(f"query parameter {excerpt(key)} is given twice")
         query[key] = value
     return query
 
 
-def _binary(body: bytes, *, npz: bool, query: dict[str, str], max_elements: int) -> Reply:
+def _binary(body: Body, *, npz: bool, query: dict[str, str], max_elements: int) -> Reply:
     result = request.from_binary(body, npz=npz, query=query, max_elements=max_elements)
     return _binary_reply(query["function"], result)
 
@@ -127,8 +164,8 @@ def _binary_reply(function: str, result: Evaluation) -> Reply:
     }
     if len(result.arrays) == 1:
         (array,) = result.arrays.values()
-        return Reply(npy.dump_npy(array), NPY, headers)
-    return Reply(npy.dump_npz(result.arrays), NPZ, headers)
+        return Reply(npy.npy_parts(array), NPY, headers)
+    return Reply(npy.npz_parts(result.arrays), NPZ, headers)
 
 
 def route(runtime: Runtime) -> AsgiRoute:

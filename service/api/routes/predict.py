@@ -5,21 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
 
 from service.api import errors
-from service.api.routing import AsgiRoute, ClientGone, Exchange
+from service.api.forms import read_form
+from service.api.routing import AsgiRoute, Exchange
 from service.api.schemas.predict import JSON, MULTIPART, NPY, REQUEST_BODY, PredictResponse
 from service.classifier.predict import OPTIONS, PredictOptions, Predictor
 from service.errors import (
     DeadlineExceeded,
     InvalidInput,
     NotReady,
+    OodUnavailable,
     Overloaded,
     TooLarge,
     UnsupportedMediaType,
+    excerpt,
 )
 from service.runtime import Runtime
 
@@ -28,8 +28,9 @@ _QUERY = frozenset(OPTIONS)
 
 async def predict(options: Annotated[PredictOptions, Query()]) -> PredictResponse:
     """Classify one or many images. Send a JSON array in the raw value range GET /model reports
-    (digits: 0..16), image files as multipart/form-data (converted to grayscale and resized like
-    the training data), or a .npy array. Each image gets its label, class index, confidence and
+    (digits: 0..16; values outside it get a 422), image files as multipart/form-data (converted
+    to grayscale and prepared like the training digits: cropped to the ink, scaled to fit,
+    centred and averaged over 4x4 blocks), or a .npy array. Each image gets its label, class index, confidence and
     the top-k classes. Options go in the JSON body, as form fields or as query parameters (body
     keys and form fields take precedence)."""
     raise NotImplementedError  # documentation only: AsgiRoute serves the requests with _serve
@@ -41,35 +42,28 @@ async def _serve(exchange: Exchange) -> dict[str, Any]:
     if media in (JSON, NPY):
         body = await exchange.body()
         predictor = runtime.ready_predictor()
-        return await predictor.from_array(body, exchange.query(_QUERY), npy=media == NPY)
-    if media == MULTIPART:
+        answer = await predictor.from_array(body, exchange.query(_QUERY), npy=media == NPY)
+    elif media == MULTIPART:
         predictor = runtime.ready_predictor()
-        return await _from_upload(exchange, predictor)
-    raise UnsupportedMediaType(
-        f"Content-Type {media or '(none)'!r} is not accepted; send {JSON}, {MULTIPART} "
+        answer = await _from_upload(exchange, predictor)
+    else:
+        raise _unsupported(media)
+    exchange.scope["state"]["images"] = len(answer["predictions"])  # for the access line
+    return answer
+
+
+def _unsupported(media: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        f"Content-Type {excerpt(media) if media else '(none)'} is not accepted; send {JSON}, {MULTIPART} "
         f"(image files) or {NPY}"
     )
 
 
 async def _from_upload(exchange: Exchange, predictor: Predictor) -> dict[str, Any]:
-    """Starlette's multipart parser, held to max_images files; the rest is the classifier's."""
-    max_files = predictor.limits.max_images
-    request = Request(exchange.scope, exchange.bounded_receive())
-    files: list[tuple[str, bytes]] = []
-    fields: dict[str, str] = {}
-    try:
-        async with request.form(max_files=max_files, max_fields=32) as form:
-            for key, value in form.multi_items():
-                if isinstance(value, UploadFile):
-                    files.append((value.filename or key, await value.read()))
-                else:
-                    fields[key] = value
-    except ClientDisconnect:
-        raise ClientGone from None
-    except HTTPException as exc:  # the parser reports its limits and syntax errors so
-        if "Too many files" in str(exc.detail):
-            raise TooLarge(f"more than {max_files} images in one request (max_images)") from None
-        raise InvalidInput(f"malformed multipart body: {exc.detail}") from None
+    """The files and fields of a multipart body, held to max_images files; the rest is the
+    classifier's."""
+    limit = predictor.limits.max_images
+    files, fields = await read_form(exchange, limit, what="images", setting="max_images")
     return await predictor.from_images(files, fields, exchange.query(_QUERY))
 
 
@@ -85,6 +79,12 @@ def route(runtime: Runtime) -> AsgiRoute:
         response_model=PredictResponse,
         openapi_extra={"requestBody": REQUEST_BODY},
         responses=errors.responses(
-            InvalidInput, UnsupportedMediaType, TooLarge, Overloaded, NotReady, DeadlineExceeded
+            InvalidInput,
+            UnsupportedMediaType,
+            TooLarge,
+            Overloaded,
+            NotReady,
+            DeadlineExceeded,
+            OodUnavailable,
         ),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Alive(BaseModel):
@@ -34,3 +34,6 @@ class ErrorDetail(BaseModel):
     examples, from service/api/errors.py)."""
 
     detail: str
+    request_id: str | None = Field(
+        None, description="the request's id, as in its X-Request-ID header and the log"
+    )

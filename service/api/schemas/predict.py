@@ -41,6 +41,16 @@ class ClassScore(BaseModel):
     probability: float
 
 
+class OodScores(BaseModel):
+    """Out-of-distribution scores of one image; both grow as it looks less like the training
+    data."""
+
+    hamming: int = Field(
+        description="act_fc units whose on/off state differs from the nearest training image's"
+    )
+    energy: float = Field(description="-logsumexp of the logits")
+
+
 class Prediction(BaseModel):
     """The classification of one image."""
 
@@ -50,6 +60,11 @@ class Prediction(BaseModel):
     top_k: list[ClassScore]
     probabilities: list[float] | None = Field(None, description="with return_probabilities")
     logits: list[float] | None = Field(None, description="with return_logits")
+    ood: OodScores | None = Field(None, description="with return_ood")
+    input: list[Any] | None = Field(
+        None,
+        description="with return_input: the image the model saw, raw range (5 decimals), H x W",
+    )
 
 
 class ModelRef(BaseModel):
@@ -74,10 +89,25 @@ EXAMPLE_RESPONSE: dict[str, Any] = {
 }
 
 
+#: The default model's answer to ZERO with return_ood and top_k=1.
+OOD_RESPONSE: dict[str, Any] = {
+    "model": {"name": "relu_cnn", "version": "1.0.0"},
+    "predictions": [
+        {
+            "label": "0",
+            "index": 0,
+            "confidence": 0.9999998597309213,
+            "top_k": [{"label": "0", "index": 0, "probability": 0.9999998597309213}],
+            "ood": {"hamming": 0, "energy": -17.24774374683647},
+        }
+    ],
+}
+
+
 class PredictResponse(BaseModel):
     """One prediction per image, in request order, and the model that made them."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_RESPONSE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_RESPONSE, OOD_RESPONSE]})
 
     model: ModelRef
     predictions: list[Prediction]
@@ -85,10 +115,41 @@ class PredictResponse(BaseModel):
 
 JSON, MULTIPART, NPY = "application/json", "multipart/form-data", "application/x-npy"
 _FORM_FIELDS = {
-    name: schema
+    name: {**schema, **({"minimum": 1, "maximum": 10} if name == "top_k" else {})}
     for name, schema in PredictOptions.model_json_schema()["properties"].items()
     if name != "normalized"
 }
+
+
+def image_schema(height: int, width: int, low: float, high: float) -> dict[str, Any]:
+    """One (H, W) image of numbers in the raw range, as JSON Schema."""
+    number = {"type": "number", "minimum": low, "maximum": high}
+    row = {"type": "array", "items": number, "minItems": width, "maxItems": width}
+    return {"type": "array", "items": row, "minItems": height, "maxItems": height}
+
+
+def inputs_schema(height: int, width: int, low: float, high: float) -> dict[str, Any]:
+    """The three layouts /predict takes: (H, W), (N, H, W), (N, 1, H, W)."""
+    image = image_schema(height, width, low, high)
+    one_channel = {"type": "array", "items": image, "minItems": 1, "maxItems": 1}
+    return {
+        "description": PredictRequest.model_fields["inputs"].description,
+        "anyOf": [
+            image,
+            {"type": "array", "items": image, "minItems": 1},
+            {"type": "array", "items": one_channel, "minItems": 1},
+        ],
+    }
+
+
+def _json_schema() -> dict[str, Any]:
+    """PredictRequest's schema with the default digits model's shapes, range and labels (the
+    served model's own replace them in the published document: service/api/openapi.py)."""
+    schema = PredictRequest.model_json_schema()
+    schema["properties"]["inputs"] = inputs_schema(8, 8, 0.0, 16.0)
+    schema["properties"]["top_k"].update(minimum=1, maximum=10)
+    return schema
+
 
 REQUEST_BODY: dict[str, Any] = {
     "required": True,
@@ -96,29 +157,37 @@ REQUEST_BODY: dict[str, Any] = {
     "(body keys and form fields take precedence).",
     "content": {
         JSON: {
-            "schema": PredictRequest.model_json_schema(),
+            "schema": _json_schema(),
             "examples": {
                 "one image": {"value": {"inputs": ZERO}},
                 "a batch with probabilities": {
                     "value": {"inputs": [ZERO, ZERO], "top_k": 2, "return_probabilities": True}
+                },
+                "with out-of-distribution scores": {
+                    "value": {"inputs": ZERO, "top_k": 1, "return_ood": True}
                 },
             },
         },
         MULTIPART: {
             "schema": {
                 "type": "object",
+                "additionalProperties": False,
                 "required": ["files"],
                 "properties": {
                     "files": {
                         "type": "array",
+                        "minItems": 1,
                         "items": {"type": "string", "format": "binary"},
                         "description": "image files: PNG, JPEG, BMP, GIF, WebP, TIFF",
                     },
                     **_FORM_FIELDS,
                 },
             },
-            "examples": {
-                "two photos": {"value": {"files": ["seven.png", "three.jpg"], "invert": "auto"}}
+            "encoding": {
+                "files": {
+                    "contentType": "image/png, image/jpeg, image/bmp, image/gif, image/webp, "
+                    "image/tiff"
+                }
             },
         },
         NPY: {

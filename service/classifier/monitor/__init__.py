@@ -1,0 +1,1 @@
+"""Live monitoring of the served ReLU network: dead units per layer and out-of-distribution scores."""
