@@ -143,7 +143,7 @@ def _fused(
 ) -> dict[str, Array]:
     """value and grad from one compiled float32 pass, when one serves and either is asked for;
     vjp then uses that grad like every other elementwise VJP."""
-    if not fused.available(activation, x) or not {"value", "grad", "vjp"} & set(chosen):
+    if not fused.available(activation, x, p) or not {"value", "grad", "vjp"} & set(chosen):
         return {}
     if not activation.elementwise:
         value, vjp = fused.value_and_vjp(activation, x, g, p)

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.activations import compiled, compiled_along
+from service.activations import compiled, compiled64, compiled_along
 from service.activations.params import Params
 from service.activations.registry import REGISTRY, Activation, Array
 
 
-def available(activation: Activation, x: Array) -> bool:
-    """True when a compiled kernel serves ``activation`` at ``x`` (float32, non-empty)."""
-    if activation.fused is None or x.dtype != np.float32 or x.size == 0:
+def _kernels(x: Array) -> dict[str, compiled.Fused]:
+    """The elementwise kernels for x's dtype: float32 (all smooth functions) or float64 (those
+    whose numpy forms need long double)."""
+    return compiled64.KERNELS if x.dtype == np.float64 else compiled.KERNELS
+
+
+def available(activation: Activation, x: Array, params: Params) -> bool:
+    """True when a compiled kernel serves ``activation`` at ``x`` with validated ``params``
+    (non-empty; float32, or float64 for the kernels of compiled64)."""
+    if activation.fused is None or x.size == 0:
         return False
-    kernels = compiled.KERNELS if activation.elementwise else compiled_along.ALONG
-    return activation.fused({})[0] in kernels if not activation.elementwise else bool(kernels)
+    if not activation.elementwise:
+        return x.dtype == np.float32 and bool(compiled_along.ALONG)
+    return activation.fused(params)[0] in _kernels(x)
 
 
 def value_and_grad(
@@ -32,7 +40,7 @@ def value_and_grad(
     flat = np.ascontiguousarray(x).reshape(-1)
     value = np.empty_like(flat) if value is None else value
     grad = np.empty_like(flat) if grad is None else grad
-    compiled.KERNELS[name](flat, kernel_params, value, grad)
+    _kernels(x)[name](flat, kernel_params, value, grad)
     return value.reshape(x.shape), grad.reshape(x.shape)
 
 
@@ -68,19 +76,24 @@ def value_and_vjp(
 
 
 def warm_up() -> list[str]:
-    """Run every compiled kernel once (compiling it, or loading numba's on-disk cache), so that
-    no request pays for it; returns the names of the activations served compiled."""
+    """Run every compiled kernel once, float32 and float64 (compiling it, or loading numba's
+    on-disk cache), so that no request pays for it; returns the names of the activations served
+    compiled in float32."""
     served = []
-    x = np.linspace(-3, 3, 8, dtype=np.float32).reshape(2, 4)
-    for name, activation in REGISTRY.items():
-        if name != activation.name or not available(activation, x):
-            continue
-        for params in _param_sets(activation):
-            if activation.elementwise:
-                value_and_grad(activation, x, params)
-            else:
-                value_and_vjp(activation, x, None, params)
-        served.append(name)
+    for dtype in (np.float32, np.float64):
+        x = np.linspace(-3, 3, 8, dtype=dtype).reshape(2, 4)
+        for name, activation in REGISTRY.items():
+            if name != activation.name or activation.fused is None:
+                continue
+            for params in _param_sets(activation):
+                if not available(activation, x, params):
+                    continue
+                if activation.elementwise:
+                    value_and_grad(activation, x, params)
+                else:
+                    value_and_vjp(activation, x, None, params)
+                if dtype == np.float32 and name not in served:
+                    served.append(name)
     return served
 
 

@@ -1,12 +1,13 @@
 """The compiled float32 kernels agree with the numpy kernels (the fallback without numba) to
-1 ULP, NaN and infinities included, and warm-up compiles every one of them."""
+1 ULP, NaN and infinities included; the float64 ones (double-double where the numpy kernels use
+long double) to a few ULP; warm-up compiles every one of them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from service.activations import REGISTRY, fused, get_activation
+from service.activations import REGISTRY, compiled64, fused, get_activation
 from tests.unit.test_activations_torch import grid
 
 FUSED = sorted(n for n, a in REGISTRY.items() if a.fused is not None and n == a.name)
@@ -43,6 +44,37 @@ def check_elementwise(activation, x, name):
         finite = ~np.isnan(x)  # NaN in -> NaN out is evaluate's job, for both paths
         assert ulps(value[finite], want_value[finite]).max() <= 1, (name, raw)
         assert ulps(grad[finite], want_grad[finite]).max() <= 1, (name, raw)
+
+
+FLOAT64 = [
+    (name, raw)
+    for name in FUSED
+    for raw in PARAMS.get(name, [{}])
+    if get_activation(name).elementwise
+    and get_activation(name).fused(get_activation(name).validate(raw))[0] in compiled64.KERNELS
+]
+
+
+def test_the_long_double_functions_have_float64_kernels():
+    assert {name for name, _ in FLOAT64} == {"gelu", "mish", "tanh"}
+    assert len(FLOAT64) == 4  # gelu: exact and tanh
+
+
+@pytest.mark.parametrize(("name", "raw"), FLOAT64)
+def test_float64_kernels_match_the_long_double_path(name, raw):
+    # Both are within ~3 ULP of the exact result (test_activations_exact.py), so they agree to
+    # 8 ULP, or to 1e-15 absolute near the roots of f' (|x| < 3), where both cancel.
+    activation = get_activation(name)
+    x = np.concatenate([grid(np.float64, [0.0]), np.linspace(-800, 800, 4001)])
+    p = activation.validate(raw)
+    with np.errstate(all="ignore"):
+        value, grad = fused.value_and_grad(activation, x, p)
+        want_value, want_grad = activation.value(x, p), activation.derivative(x, p)
+        finite = ~np.isnan(x)
+        for ours, want in ((value, want_value), (grad, want_grad)):
+            allowed = 8 * np.spacing(np.abs(want)) + np.where(np.abs(x) < 3, 1e-15, 0)
+            off = ~(np.abs(ours - want) <= allowed) & (ours != want) & finite
+            assert not off.any(), (name, raw, x[off][:5], ours[off][:5], want[off][:5])
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "glu"])
