@@ -12,7 +12,9 @@ underflow still do). ``KERNELS`` is empty when numba is not installed: the numpy
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,7 +49,7 @@ _T_HIGH, _T_LOW = T_COEFFICIENTS[:8], T_COEFFICIENTS[8:]
 
 if numba is not None:
 
-    def _compile(function: Any, fastmath: set[str]) -> Any:
+    def compile_kernel(function: Any, fastmath: set[str]) -> Any:
         """Compiled with numba's on-disk cache where the package directory is writable or a cache
         directory is found (NUMBA_CACHE_DIR), else compiled afresh at each start (warm-up)."""
         options: dict[str, Any] = {"fastmath": fastmath, "error_model": "numpy", "nogil": True}
@@ -57,7 +59,7 @@ if numba is not None:
             return numba.njit(**options)(function)
 
     def _jit(function: Any) -> Any:
-        return _compile(function, {"contract"})
+        return compile_kernel(function, {"contract"})
 
     _inline = numba.njit(inline="always", fastmath={"contract"}, error_model="numpy")
 
@@ -254,6 +256,17 @@ if numba is not None:
         elu=_elu,
         softplus=_softplus,
     )
+
+
+def seed_cache(seed: Path) -> bool:
+    """Copy numba cache files made elsewhere (at image build) into numba's cache directory,
+    where the kernels then load from; False (nothing copied) without numba, without a cache
+    directory (NUMBA_CACHE_DIR) or without the seed."""
+    target = getattr(numba.config, "CACHE_DIR", "") if numba is not None else ""
+    if not target or not seed.is_dir():
+        return False
+    shutil.copytree(seed, target, dirs_exist_ok=True)
+    return True
 
 
 def elu_params(alpha: float, divisor: float, scale: float, slope: float) -> Any:

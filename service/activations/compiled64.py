@@ -33,7 +33,10 @@ _BOOST_BELOW = -640.0  # exp arguments below this are boosted by 2^64
 _UNBOOST = 2.0**-64
 
 if numba is not None:
-    _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+
+    def _jit(function: Any) -> Any:
+        # No fastmath at all: contraction or reassociation would undo the error-free transforms.
+        return compiled.compile_kernel(function, set())
 
     @_jit
     def _tanh(x: Any, p: Any, value: Any, grad: Any) -> None:

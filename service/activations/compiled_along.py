@@ -19,13 +19,13 @@ if compiled.AVAILABLE:
     from service.activations.compiled import (
         _LN2_HI,
         _LN2_LO,
-        _compile,
         _exp,
         _from_bits,
         _inline,
         _jit,
         _log1p_unit,
         _to_bits,
+        compile_kernel,
     )
 
     @_inline
@@ -45,7 +45,7 @@ if compiled.AVAILABLE:
             total += a[j]
         return total
 
-    _sum = _compile(_sum_python, {"reassoc", "contract"})
+    _sum = compile_kernel(_sum_python, {"reassoc", "contract"})
 
     @_jit
     def _softmax_row(

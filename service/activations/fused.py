@@ -3,6 +3,8 @@ start-up warm-up that compiles (or loads from numba's cache) every kernel before
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from service.activations import compiled, compiled64, compiled_along
@@ -75,10 +77,12 @@ def value_and_vjp(
     return back[0], back[1]
 
 
-def warm_up() -> list[str]:
+def warm_up(cache_seed: Path | None = None) -> list[str]:
     """Run every compiled kernel once, float32 and float64 (compiling it, or loading numba's
-    on-disk cache), so that no request pays for it; returns the names of the activations served
-    compiled in float32."""
+    on-disk cache, first seeded from ``cache_seed`` when given), so that no request pays for
+    it; returns the names of the activations served compiled in float32."""
+    if cache_seed is not None:
+        compiled.seed_cache(cache_seed)
     served = []
     for dtype in (np.float32, np.float64):
         x = np.linspace(-3, 3, 8, dtype=dtype).reshape(2, 4)
