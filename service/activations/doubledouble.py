@@ -28,8 +28,8 @@ except ImportError:  # pragma: no cover - the numpy kernels serve without numba
 _LN2_1, _LN2_2, _LN2_3 = 0.6931471806019545, -4.2009150726810846e-11, -1.3124698417785255e-27
 _INV_LN2 = 1.4426950408889634
 _MAGIC = 6755399441055744.0  # 1.5 * 2^52: adding it rounds to an integer
-#: 1/n! for n = 16 down to 3: expm1(r) - r - r^2/2 = r^3 (1/3! + r/4! + ...), |r| <= ln2/2.
-_TAYLOR = tuple(1 / math.factorial(n) for n in range(16, 2, -1))
+#: 1/n! for n = 16 down to 4: expm1(r) - r - r^2/2 - r^3/6 = r^4 (1/4! + r/5! + ...).
+_TAYLOR = tuple(1 / math.factorial(n) for n in range(16, 3, -1))
 _TABLE = np.array(COEFFICIENTS)
 _PIECES = len(COEFFICIENTS)
 _ASYMPTOTIC_FROM = _PIECES * WIDTH
@@ -106,9 +106,13 @@ if numba is not None:
         for c in _TAYLOR:
             q = q * rh + c
         sq, sq_lo = two_prod(rh, rh)
-        sh, sl = two_sum(rh, 0.5 * sq)  # r + r^2/2 exactly, then the small terms
-        sl += 0.5 * sq_lo + rl * (1 + rh) + (rh * sq) * q
-        sh, sl = fast_two_sum(sh, sl)
+        cube, cube_lo = two_prod(rh, sq)
+        c3 = cube * (1 / 6)  # r^3 / 6 as c3 + c3_lo
+        c3_lo = (_fma(-c3, 6.0, cube) + (cube_lo + rh * sq_lo)) * (1 / 6)
+        sh, sl = two_sum(rh, 0.5 * sq)  # r + r^2/2 exactly, then the smaller terms
+        sh, sl = add(sh, sl, c3, c3_lo + 0.5 * sq_lo + (cube * rh) * q)
+        # expm1(rh + rl) = expm1(rh) + rl exp(rh), to rl^2
+        sh, sl = fast_two_sum(sh, sl + rl * (1 + sh))
         return np.int64(k), sh, sl
 
     @inline
