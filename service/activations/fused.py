@@ -3,19 +3,32 @@ start-up warm-up that compiles (or loads from numba's cache) every kernel before
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from service.activations import compiled, compiled64, compiled_along
+from service.activations import compiled, compiled64, compiled64_logistic, compiled_along
 from service.activations.params import Params
 from service.activations.registry import REGISTRY, Activation, Array
 
+#: The float64 kernels: those whose numpy forms need long double or many exact corrections.
+KERNELS64 = {**compiled64.KERNELS, **compiled64_logistic.KERNELS}
+
 
 def _kernels(x: Array) -> dict[str, compiled.Fused]:
-    """The elementwise kernels for x's dtype: float32 (all smooth functions) or float64 (those
-    whose numpy forms need long double)."""
-    return compiled64.KERNELS if x.dtype == np.float64 else compiled.KERNELS
+    """The elementwise kernels for x's dtype."""
+    return KERNELS64 if x.dtype == np.float64 else compiled.KERNELS
+
+
+def _along(x: Array) -> dict[str, Callable[..., None]]:
+    """The kernels along a dimension for x's dtype, by activation name."""
+    if x.dtype == np.float64:
+        return compiled64_logistic.ALONG
+    kernels = compiled_along.ALONG
+    if not kernels:  # pragma: no cover - without numba
+        return {}
+    return {"glu": kernels["glu"], "softmax": kernels["softmax"], "log_softmax": kernels["softmax"]}
 
 
 def available(activation: Activation, x: Array, params: Params) -> bool:
@@ -24,7 +37,7 @@ def available(activation: Activation, x: Array, params: Params) -> bool:
     if activation.fused is None or x.size == 0:
         return False
     if not activation.elementwise:
-        return x.dtype == np.float32 and bool(compiled_along.ALONG)
+        return activation.name in _along(x)
     return activation.fused(params)[0] in _kernels(x)
 
 
@@ -49,17 +62,18 @@ def value_and_grad(
 def value_and_vjp(
     activation: Activation, x: Array, g: Array | None, params: Params
 ) -> tuple[Array, Array]:
-    """softmax, log_softmax or glu of float32 ``x`` and its VJP for ``g`` (zeros when None)."""
+    """softmax, log_softmax or glu of ``x`` and its VJP for ``g`` (zeros when None);
+    ``available`` must hold."""
     x1 = np.ascontiguousarray(np.atleast_1d(x))
     axis = params["dim"] % x1.ndim
     before, size = int(np.prod(x1.shape[:axis])), x1.shape[axis]
     if activation.name == "glu":
         x3 = x1.reshape(before, 2, -1)
         out_shape = activation.shape_out(x1.shape, params)
-        g2 = np.zeros(out_shape, np.float32) if g is None else g
-        value, vjp = np.empty(out_shape, np.float32), np.empty_like(x1)
+        g2 = np.zeros(out_shape, x1.dtype) if g is None else g
+        value, vjp = np.empty(out_shape, x1.dtype), np.empty_like(x1)
         g_rows = np.ascontiguousarray(g2).reshape(before, -1)
-        compiled_along.ALONG["glu"](x3, g_rows, value.reshape(before, -1), vjp.reshape(x3.shape))
+        _along(x1)["glu"](x3, g_rows, value.reshape(before, -1), vjp.reshape(x3.shape))
         return value, vjp
     # Rows along the last axis, contiguous, so that each row's loops vectorise.
     rows = np.ascontiguousarray(np.moveaxis(x1, axis, -1))
@@ -67,7 +81,7 @@ def value_and_vjp(
     x2, g2 = rows.reshape(-1, size), np.ascontiguousarray(g_rows).reshape(-1, size)
     value, vjp = np.empty_like(x2), np.empty_like(x2)
     peak = np.max(x2, axis=1)  # numpy's max propagates NaN
-    compiled_along.ALONG["softmax"](x2, peak, g2, activation.name == "log_softmax", value, vjp)
+    _along(x2)["softmax"](x2, peak, g2, activation.name == "log_softmax", value, vjp)
     odd = ~np.isfinite(peak)  # rows with NaN or +-inf at the top: the numpy kernels' IEEE results
     if odd.any():
         assert activation.vjp_kernel is not None

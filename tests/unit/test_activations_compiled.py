@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.activations import REGISTRY, compiled64, fused, get_activation
+from service.activations import REGISTRY, fused, get_activation
 from tests.unit.test_activations_torch import grid
 
 FUSED = sorted(n for n, a in REGISTRY.items() if a.fused is not None and n == a.name)
@@ -51,13 +51,32 @@ FLOAT64 = [
     for name in FUSED
     for raw in PARAMS.get(name, [{}])
     if get_activation(name).elementwise
-    and get_activation(name).fused(get_activation(name).validate(raw))[0] in compiled64.KERNELS
+    and get_activation(name).fused(get_activation(name).validate(raw))[0] in fused.KERNELS64
 ]
 
 
-def test_the_long_double_functions_have_float64_kernels():
-    assert {name for name, _ in FLOAT64} == {"gelu", "mish", "tanh", "tanhshrink"}
-    assert len(FLOAT64) == 5  # gelu: exact and tanh
+def test_the_slow_float64_functions_have_kernels():
+    long_double = {"gelu", "mish", "tanh", "tanhshrink"}
+    logistic = {"sigmoid", "silu", "softplus", "logsigmoid"}
+    assert {name for name, _ in FLOAT64} == long_double | logistic
+    assert len(FLOAT64) == 9  # gelu: exact and tanh
+
+
+def test_float64_glu_matches_the_long_double_path():
+    activation = get_activation("glu")
+    rng = np.random.default_rng(6)
+    x = rng.normal(0, 30, (64, 8))
+    x[0, 1], x[1, 5], x[2, 6], x[3, 7], x[4, 2] = np.nan, np.inf, -np.inf, np.nan, np.inf
+    g = rng.uniform(-2, 2, (64, 4))
+    p = activation.validate({"dim": -1})
+    assert fused.available(activation, x, p)
+    with np.errstate(all="ignore"):
+        value, vjp = fused.value_and_vjp(activation, x, g, p)
+        want_value, want_vjp = activation.value(x, p), activation.vjp_kernel(x, g, p)
+    for ours, want in ((value, want_value), (vjp, want_vjp)):
+        assert np.array_equal(np.isnan(ours), np.isnan(want))
+        both = ~np.isnan(want)
+        assert (ulps(ours[both], want[both]) <= 4).all()
 
 
 @pytest.mark.parametrize(("name", "raw"), FLOAT64)
