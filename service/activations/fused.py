@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from service.activations import compiled, compiled64, compiled64_logistic, compiled_along
+from service.activations import (
+    compiled,
+    compiled64,
+    compiled64_along,
+    compiled64_logistic,
+    compiled_along,
+)
 from service.activations.params import Params
 from service.activations.registry import REGISTRY, Activation, Array
 
@@ -23,12 +29,11 @@ def _kernels(x: Array) -> dict[str, compiled.Fused]:
 
 def _along(x: Array) -> dict[str, Callable[..., None]]:
     """The kernels along a dimension for x's dtype, by activation name."""
-    if x.dtype == np.float64:
-        return compiled64_logistic.ALONG
-    kernels = compiled_along.ALONG
+    kernels = compiled64_along.ALONG if x.dtype == np.float64 else compiled_along.ALONG
     if not kernels:  # pragma: no cover - without numba
         return {}
-    return {"glu": kernels["glu"], "softmax": kernels["softmax"], "log_softmax": kernels["softmax"]}
+    glu = compiled64_logistic.ALONG if x.dtype == np.float64 else kernels
+    return {"glu": glu["glu"], "softmax": kernels["softmax"], "log_softmax": kernels["softmax"]}
 
 
 def available(activation: Activation, x: Array, params: Params) -> bool:
