@@ -270,8 +270,8 @@ def seed_cache(seed: Path) -> bool:
 
 
 def elu_params(alpha: float, divisor: float, scale: float, slope: float) -> Any:
-    """(alpha, 1/divisor, scale, slope): elu (a, 1, 1, 1), selu, celu (a, a, 1, 1)."""
-    return np.array([alpha, 1 / divisor, scale, slope])
+    """(alpha, 1/divisor, scale, slope, divisor): elu (a, 1, 1, 1), selu, celu (a, a, 1, 1)."""
+    return np.array([alpha, 1 / divisor, scale, slope, divisor])
 
 
 SELU = (1.0, 1.0, _SELU_ALPHA_SCALE, _SELU_SCALE)

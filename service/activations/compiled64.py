@@ -1,4 +1,4 @@
-# mypy: disable-error-code="misc, no-any-return, untyped-decorator, var-annotated, assignment"
+# mypy: disable-error-code="misc, no-any-return, untyped-decorator, var-annotated, assignment, call-arg"
 """float64 value + derivative in one compiled pass (numba) for the functions whose float64 forms
 need more than float64 inside: tanh, exact and tanh GELU, mish. The parts that an argument's
 rounding or a cancellation would amplify are carried in double-double (doubledouble.py), the
@@ -55,7 +55,7 @@ if numba is not None:
         for i in range(x.size):
             w = x[i]
             a = min(abs(w), 400.0)
-            mh, ml = dd.expm1(-2 * min(a, 20.0))  # tanh = 1 in float64 beyond 19.1
+            mh, ml = dd.expm1(-2 * min(a, 20.0), 0.0)  # tanh = 1 in float64 beyond 19.1
             dh, dl = dd.fast_two_sum(2.0, mh)
             th, _ = dd.div(-mh, -ml, dh, dl + ml)
             value[i] = math.copysign(th, w)
@@ -195,12 +195,33 @@ if numba is not None:
         for i in range(x.size):
             w = x[i]
             a = abs(w)
-            mh, ml = dd.expm1(-2 * min(a, 20.0))
+            mh, ml = dd.expm1(-2 * min(a, 20.0), 0.0)
             dh, dl = dd.fast_two_sum(2.0, mh)
             th, tl = dd.div(-mh, -ml, dh, dl + ml)
             shrink = _shrink_series(a) if a <= 0.15 else (a - th) - tl
             value[i] = math.copysign(shrink, w)
             grad[i] = th * th + 2 * (th * tl)
 
-    KERNELS.update(tanh=_tanh, gelu=_gelu, gelu_tanh=_gelu_tanh, mish=_mish)
+    @_jit
+    def _elu(x: Any, p: Any, value: Any, grad: Any) -> None:
+        # p = (alpha, 1 / divisor, outer scale, positive slope, divisor) as compiled._elu's;
+        # q = min(x, 0) / divisor carried as q + its exact remainder (celu's non-dyadic alpha:
+        # exp would amplify q's rounding by |q|), expm1 and exp in double-double.
+        alpha, scale, slope, divisor = p[0], p[2], p[3], p[4]
+        factor = scale * alpha
+        for i in range(x.size):
+            w = x[i]
+            m = min(w, 0.0)
+            q = min(max(m / divisor, -1000.0), 710.0)  # exp(q) is 0 or inf beyond
+            c = dd.fma(-q, divisor, m) / divisor if -1000.0 < q < 710.0 else 0.0
+            mh, ml = dd.expm1(q, c)
+            boost = 64 if q < -640.0 else 0
+            eh, el = dd.exp(q, c, boost)
+            vh, vl = dd.two_prod(factor, mh)
+            value[i] = slope * max(w, 0.0) + (vh + (vl + factor * ml))
+            gh, gl = dd.two_prod(factor / divisor, eh)
+            tail = (gh + (gl + (factor / divisor) * el)) * (_UNBOOST if boost else 1.0)
+            grad[i] = slope if w > 0 else tail
+
+    KERNELS.update(tanh=_tanh, gelu=_gelu, gelu_tanh=_gelu_tanh, mish=_mish, elu=_elu)
     KERNELS.update(tanhshrink=_tanhshrink)

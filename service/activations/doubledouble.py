@@ -40,7 +40,7 @@ if numba is not None:
     inline = numba.njit(inline="always", error_model="numpy")
 
     @intrinsic
-    def _fma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
+    def fma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
         def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
             return builder.fma(args[0], args[1], args[2])
 
@@ -68,7 +68,7 @@ if numba is not None:
     @inline
     def two_prod(a: float, b: float) -> tuple[float, float]:
         p = a * b
-        return p, _fma(a, b, -p)
+        return p, fma(a, b, -p)
 
     @inline
     def add(ah: float, al: float, bh: float, bl: float) -> tuple[float, float]:
@@ -95,7 +95,7 @@ if numba is not None:
 
     @inline
     def exp_reduced(ah: float, al: float) -> tuple[Any, float, float]:
-        """exp(ah + al) = 2^k (1 + sh + sl) for -1000 < ah <= 1, |al| <= ulp(ah); sh + sl is
+        """exp(ah + al) = 2^k (1 + sh + sl) for -1000 < ah <= 710, |al| <= ulp(ah); sh + sl is
         expm1(r), |r| <= ln2/2, to ~1e-19 relative."""
         k = (ah * _INV_LN2 + _MAGIC) - _MAGIC
         r1 = ah - k * _LN2_1  # exact: k * LN2_1 has at most 43 bits and is close to ah
@@ -108,7 +108,7 @@ if numba is not None:
         sq, sq_lo = two_prod(rh, rh)
         cube, cube_lo = two_prod(rh, sq)
         c3 = cube * (1 / 6)  # r^3 / 6 as c3 + c3_lo
-        c3_lo = (_fma(-c3, 6.0, cube) + (cube_lo + rh * sq_lo)) * (1 / 6)
+        c3_lo = (fma(-c3, 6.0, cube) + (cube_lo + rh * sq_lo)) * (1 / 6)
         sh, sl = two_sum(rh, 0.5 * sq)  # r + r^2/2 exactly, then the smaller terms
         sh, sl = add(sh, sl, c3, c3_lo + 0.5 * sq_lo + (cube * rh) * q)
         # expm1(rh + rl) = expm1(rh) + rl exp(rh), to rl^2
@@ -124,12 +124,12 @@ if numba is not None:
         return th * scale, (tl + sl) * scale
 
     @inline
-    def expm1(ah: float) -> tuple[float, float]:
-        """exp(ah) - 1 for -1000 < ah <= 0, to ~1e-19 relative (no cancellation near 0)."""
-        k, sh, sl = exp_reduced(ah, 0.0)
+    def expm1(ah: float, al: float) -> tuple[float, float]:
+        """exp(ah + al) - 1 for -1000 < ah <= 710, to ~1e-19 relative (no cancellation near 0)."""
+        k, sh, sl = exp_reduced(ah, al)
         th, tl = fast_two_sum(1.0, sh)
         scale = pow2(k)
-        mh, ml = fast_two_sum(-1.0, th * scale)
+        mh, ml = two_sum(-1.0, th * scale)
         mh, ml = fast_two_sum(mh, ml + (tl + sl) * scale)
         return (sh, sl) if k == 0 else (mh, ml)
 

@@ -63,6 +63,13 @@ def celu_grad(x: Array, p: Params) -> Array:
     return positive + (1 - positive) * (np.exp(q) * (1 + c))
 
 
+def _celu_fused(p: Params) -> tuple[str, Array]:
+    # The compiled kernels take exp of x / alpha <= 0 only: a negative alpha (exp of a positive
+    # argument) is left to the numpy kernels, under a name no compiled table has.
+    name = "elu" if p["alpha"] > 0 else "celu, negative alpha"
+    return name, compiled.elu_params(p["alpha"], p["alpha"], 1.0, 1.0)
+
+
 def _nonzero_alpha(value: float) -> bool:
     return value != 0
 
@@ -101,7 +108,7 @@ register(
         formula="max(0, x) + min(0, alpha * (exp(x / alpha) - 1))",
         value=celu,
         derivative=celu_grad,
-        fused=lambda p: ("elu", compiled.elu_params(p["alpha"], p["alpha"], 1.0, 1.0)),
+        fused=_celu_fused,
         params=(
             Param(
                 "alpha",
