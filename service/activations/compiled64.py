@@ -55,14 +55,13 @@ if numba is not None:
         for i in range(x.size):
             w = x[i]
             a = min(abs(w), 400.0)
-            mh, ml = dd.expm1(-2 * min(a, 20.0), 0.0)  # tanh = 1 in float64 beyond 19.1
-            dh, dl = dd.fast_two_sum(2.0, mh)
-            th, _ = dd.div(-mh, -ml, dh, dl + ml)
-            value[i] = math.copysign(th, w)
             boost = 64 if -2 * a < _BOOST_BELOW else 0
-            eh, el = dd.exp(-2 * a, 0.0, boost)
-            sh, sl = dd.fast_two_sum(1.0, eh * (_UNBOOST if boost else 1.0))
-            s2h, s2l = dd.mul(sh, sl, sh, sl)
+            eh, el, mh, ml = dd.exp_and_expm1(-2 * a, boost)
+            dh, dl = dd.fast_two_sum(2.0, mh)  # 1 + e
+            dl += ml
+            th, _ = dd.div(-mh, -ml, dh, dl)
+            value[i] = math.copysign(th, w)
+            s2h, s2l = dd.mul(dh, dl, dh, dl)
             q, _ = dd.div(4 * eh, 4 * el, s2h, s2l)
             grad[i] = q * (_UNBOOST if boost else 1.0)
 

@@ -84,8 +84,10 @@ if numba is not None:
         for i in range(x.size):
             w = x[i]
             z = min(w, top) * beta
-            sh, sl, eh, _, _, _, unboost = _logistic(z)
-            soft = (max(z, 0.0) + math.log1p(eh)) / beta
+            sh, sl, eh, el, _, _, unboost = _logistic(z)
+            lh, ll = dd.log1p_unit(eh, el)
+            vh, vl = dd.add(max(z, 0.0), 0.0, lh, ll)
+            soft = dd.div(vh, vl, beta, 0.0)[0]
             linear = w * beta > threshold
             value[i] = w if linear else soft
             grad[i] = 1.0 if linear else (sh + sl) * unboost
@@ -94,30 +96,29 @@ if numba is not None:
     def _logsigmoid(x: Any, p: Any, value: Any, grad: Any) -> None:
         for i in range(x.size):
             w = x[i]
-            sh, sl, eh, _, _, _, unboost = _logistic(-w)  # logsigmoid' = sigmoid(-x)
-            value[i] = min(w, 0.0) - math.log1p(eh)
+            sh, sl, eh, el, _, _, unboost = _logistic(-w)  # logsigmoid' = sigmoid(-x)
+            lh, ll = dd.log1p_unit(eh, el)
+            value[i] = dd.add(min(w, 0.0), 0.0, -lh, -ll)[0]
             grad[i] = (sh + sl) * unboost
 
     @_jit
     def _glu_rows(x: Any, g: Any, value: Any, vjp: Any) -> None:
-        # a sigmoid(b); da = g sigmoid(b), db = g a sigmoid'(b) (g a exact, then one rounding)
+        # a sigmoid(b); da = g sigmoid(b), db = g a sigmoid'(b) (g a exact, then one rounding);
+        # sigmoid'(b) = e / (1 + e)^2, boosted past |b| = 640 where e is (nearly) subnormal
         for i in range(x.shape[0]):
             for k in range(x.shape[2]):
                 a, b, gk = x[i, 0, k], x[i, 1, k], g[i, k]
-                sh, sl, eh, el, dh, dl, unboost = _logistic(b)
-                value[i, k] = _times(a, sh, sl) * unboost
-                vjp[i, 0, k] = _times(gk, sh, sl) * unboost
-                far = abs(b) > 640.0  # sigmoid'(b) = e is subnormal or nearly: boosted
-                if far:
-                    qh, ql = dd.exp(-min(abs(b), 1000.0), 0.0, 64)
-                else:
-                    d2h, d2l = dd.mul(dh, dl, dh, dl)
-                    qh, ql = dd.div(eh, el, d2h, d2l)
+                sh, sl, _, _, dh, dl, unboost = _logistic(b)
+                far = abs(b) > 640.0
+                fh, fl = dd.exp(-min(abs(b), 1000.0), 0.0, 64 if far else 0)
+                d2h, d2l = dd.mul(dh, dl, dh, dl)
+                qh, ql = dd.div(fh, fl, d2h, d2l)
                 gah, gal = dd.two_prod(gk, a)
                 db = dd.mul(gah, gal, qh, ql)[0] if abs(gah) < math.inf else gah * qh
-                vjp[i, 1, k] = db * (_UNBOOST if far else 1.0)
-                if b != b:  # NaN gate: NaN out, as the numpy kernels
-                    value[i, k] = vjp[i, 0, k] = vjp[i, 1, k] = b
+                nan = b != b  # a NaN gate: NaN out, as the numpy kernels
+                value[i, k] = b if nan else _times(a, sh, sl) * unboost
+                vjp[i, 0, k] = b if nan else _times(gk, sh, sl) * unboost
+                vjp[i, 1, k] = b if nan else db * (_UNBOOST if far else 1.0)
 
     KERNELS.update(sigmoid=_sigmoid, silu=_silu, softplus=_softplus, logsigmoid=_logsigmoid)
     ALONG.update(glu=_glu_rows)

@@ -35,6 +35,10 @@ _PIECES = len(COEFFICIENTS)
 _ASYMPTOTIC_FROM = _PIECES * WIDTH
 _SERIES = tuple(float((-1) ** n * math.prod(range(1, 2 * n, 2))) for n in range(22))
 _INV_SQRT_PI = 1 / math.sqrt(math.pi)
+#: 1/(2n+1) for n = 17 down to 1: 2 atanh(s) = 2s + 2s^3 (1/3 + s^2/5 + ...), s <= 1/3; in
+#: two tuples, which LLVM unrolls (one of 17 it leaves a loop, and the kernel unvectorised).
+_ATANH_HIGH = tuple(1 / (2 * n + 1) for n in range(17, 8, -1))
+_ATANH_LOW = tuple(1 / (2 * n + 1) for n in range(8, 0, -1))
 
 if numba is not None:
     inline = numba.njit(inline="always", error_model="numpy")
@@ -132,6 +136,34 @@ if numba is not None:
         mh, ml = two_sum(-1.0, th * scale)
         mh, ml = fast_two_sum(mh, ml + (tl + sl) * scale)
         return (sh, sl) if k == 0 else (mh, ml)
+
+    @inline
+    def exp_and_expm1(ah: float, boost: Any) -> tuple[float, float, float, float]:
+        """exp(ah) * 2^boost and exp(ah) - 1 from one reduction, for -1000 < ah <= 0."""
+        k, sh, sl = exp_reduced(ah, 0.0)
+        th, tl = fast_two_sum(1.0, sh)
+        tl += sl
+        scale = pow2(k + boost)
+        mh, ml = two_sum(-1.0, th * pow2(k))
+        mh, ml = fast_two_sum(mh, ml + tl * pow2(k))
+        if k == 0:
+            mh, ml = sh, sl
+        return th * scale, tl * scale, mh, ml
+
+    @inline
+    def log1p_unit(eh: float, el: float) -> tuple[float, float]:
+        """log(1 + e) for 0 <= e <= 1 as 2 atanh(s), s = e / (2 + e) <= 1/3 in double-double,
+        the terms past 2s (below 4 % of it) in float64: no libm call, so the loop vectorises."""
+        dh, dl = fast_two_sum(2.0, eh)
+        uh, ul = div(2 * eh, 2 * el, dh, dl + el)  # 2s (2e, not e / 2: exact when subnormal)
+        t = 0.25 * (uh * uh)
+        acc = 0.0
+        for c in _ATANH_HIGH:
+            acc = acc * t + c
+        for c in _ATANH_LOW:
+            acc = acc * t + c
+        lh, ll = two_sum(uh, uh * t * acc)
+        return fast_two_sum(lh, ll + ul)
 
     @inline
     def erfcx(z: float) -> float:
