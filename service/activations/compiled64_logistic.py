@@ -98,7 +98,8 @@ if numba is not None:
             w = x[i]
             sh, sl, eh, el, _, _, unboost = _logistic(-w)  # logsigmoid' = sigmoid(-x)
             lh, ll = dd.log1p_unit(eh, el)
-            value[i] = dd.add(min(w, 0.0), 0.0, -lh, -ll)[0]
+            # below -1000 log1p(e) is far under half an ULP of x (and -inf stays -inf)
+            value[i] = w if w < -1000.0 else dd.add(min(w, 0.0), 0.0, -lh, -ll)[0]
             grad[i] = (sh + sl) * unboost
 
     @_jit
