@@ -109,17 +109,26 @@ if numba is not None:
         for i in range(x.shape[0]):
             for k in range(x.shape[2]):
                 a, b, gk = x[i, 0, k], x[i, 1, k], g[i, k]
-                sh, sl, _, _, dh, dl, unboost = _logistic(b)
+                # one exp: e = exp(-|b|) boosted past |b| = 640 (both signs), d = 1 + e
                 far = abs(b) > 640.0
+                unboost = _UNBOOST if far else 1.0
                 fh, fl = dd.exp(-min(abs(b), 1000.0), 0.0, 64 if far else 0)
+                dh, dl = dd.fast_two_sum(1.0, fh * unboost)
+                dl += fl * unboost
+                if b < 0:  # sigmoid(b) = e / d, boosted where e is
+                    sh, sl = dd.div(fh, fl, dh, dl)
+                    s_unboost = unboost
+                else:
+                    sh, sl = dd.div(1.0, 0.0, dh, dl)
+                    s_unboost = 1.0
                 d2h, d2l = dd.mul(dh, dl, dh, dl)
                 qh, ql = dd.div(fh, fl, d2h, d2l)
                 gah, gal = dd.two_prod(gk, a)
                 db = dd.mul(gah, gal, qh, ql)[0] if abs(gah) < math.inf else gah * qh
                 nan = b != b  # a NaN gate: NaN out, as the numpy kernels
-                value[i, k] = b if nan else _times(a, sh, sl) * unboost
-                vjp[i, 0, k] = b if nan else _times(gk, sh, sl) * unboost
-                vjp[i, 1, k] = b if nan else db * (_UNBOOST if far else 1.0)
+                value[i, k] = b if nan else _times(a, sh, sl) * s_unboost
+                vjp[i, 0, k] = b if nan else _times(gk, sh, sl) * s_unboost
+                vjp[i, 1, k] = b if nan else db * unboost
 
     KERNELS.update(sigmoid=_sigmoid, silu=_silu, softplus=_softplus, logsigmoid=_logsigmoid)
     ALONG.update(glu=_glu_rows)
