@@ -141,7 +141,7 @@ def _fused(
     chosen: list[str],
     into: dict[str, Array],
 ) -> dict[str, Array]:
-    """value and grad from one compiled float32 pass, when one serves and either is asked for;
+    """value and grad from one compiled pass, when one serves and either is asked for;
     vjp then uses that grad like every other elementwise VJP."""
     if not fused.available(activation, x, p) or not {"value", "grad", "vjp"} & set(chosen):
         return {}

@@ -1,5 +1,6 @@
-"""The compiled float32 path: value and f'(x) of an elementwise activation in one pass, and the
-start-up warm-up that compiles (or loads from numba's cache) every kernel before the first request."""
+"""The compiled path (float32, and float64 in double-double): value and f'(x) of an elementwise
+activation in one pass, value and VJP along a dimension, and the start-up warm-up that compiles
+(or loads from numba's cache) every kernel before the first request."""
 
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ class Activation:
     extras: Mapping[str, Extra] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     fused: Callable[[Params], tuple[str, Array]] | None = None
-    """float32 value and f' in one compiled pass: params -> (compiled.KERNELS name, its params)."""
+    """value and f' in one compiled pass: params -> (kernel name in compiled.KERNELS (float32)
+    and fused.KERNELS64 (float64) when one serves there, its params)."""
 
     @property
     def elementwise(self) -> bool:
