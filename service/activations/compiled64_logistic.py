@@ -123,8 +123,10 @@ if numba is not None:
                     s_unboost = 1.0
                 d2h, d2l = dd.mul(dh, dl, dh, dl)
                 qh, ql = dd.div(fh, fl, d2h, d2l)
-                gah, gal = dd.two_prod(gk, a)
-                db = dd.mul(gah, gal, qh, ql)[0] if abs(gah) < math.inf else gah * qh
+                # a sigmoid'(b) first: below a / 4, it cannot overflow where g a alone would
+                aqh, aql = dd.two_prod(a, qh)
+                aql += a * ql
+                db = dd.mul(aqh, aql, gk, 0.0)[0] if abs(aqh) < math.inf else aqh * gk
                 nan = b != b  # a NaN gate: NaN out, as the numpy kernels
                 value[i, k] = b if nan else _times(a, sh, sl) * s_unboost
                 vjp[i, 0, k] = b if nan else _times(gk, sh, sl) * s_unboost
