@@ -52,7 +52,7 @@ COPY service/ service/
 COPY model_export/ model_export/
 # numba's cache of the compiled activation kernels is made here, once: the service copies it
 # into NUMBA_CACHE_DIR at start (RELU_SERVE_NUMBA_CACHE_SEED) and loads it in ~1 s instead of
-# compiling for ~15 s; no request ever compiles (readiness waits for the kernels).
+# compiling for ~45 s; no request ever compiles (readiness waits for the kernels).
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /dist . \
  && /opt/venv/bin/pip install --no-deps /dist/relu_serve-*.whl \
  && /opt/venv/bin/python deploy/slim_venv.py service/ \
