@@ -12,6 +12,11 @@ For 1e3, 1e5 and 1e6 float32 elements and relu, gelu (exact) and sigmoid, value 
   answers it twice (as many bytes as value + grad): the transport floor.
 Every figure is the best of several runs. All servers run under uvicorn on 127.0.0.1 (pinned to
 core 0) with the same glibc malloc settings (MALLOC_ENV), which the bench process uses too.
+
+--vs-torch (no servers, ~30 s): every smooth function, 1e6 float32 (--dtype float64 to see
+float64), value + grad in-process against torch 2.13 on one thread (forward, then autograd
+backward of ones), timed alternately, best of --repeats each; the float32 target is ours <= 1.5x
+torch.
 """
 
 from __future__ import annotations
@@ -152,6 +157,64 @@ def report(rows: list[tuple[str, int, dict[str, float]]]) -> int:
     return failures
 
 
+#: The smooth functions and their parameters (as torch takes them) for --vs-torch.
+VS_TORCH = (
+    ("elu", {}), ("selu", {}), ("celu", {}), ("gelu", {}), ("gelu", {"approximate": "tanh"}),
+    ("silu", {}), ("mish", {}), ("sigmoid", {}), ("tanh", {}), ("softplus", {}),
+    ("softsign", {}), ("logsigmoid", {}), ("tanhshrink", {}), ("softmax", {"dim": -1}),
+    ("log_softmax", {"dim": -1}), ("glu", {"dim": -1}),
+)  # fmt: skip
+
+
+def vs_torch(n: int, repeats: int, dtype: str = "float32") -> int:
+    """In-process value + grad against torch side by side; returns the number of misses (the
+    1.5x target is for float32; float64 is reported only)."""
+    import torch
+
+    from tests.unit.activations_torch import TORCH
+
+    torch.set_num_threads(1)
+    x = (np.random.default_rng(n).standard_normal(n) * 3).astype(dtype)
+    print(f"{dtype} {n:.0e} elements, value + grad (vjp along a dim of 1000)")
+    target = "target <= 1.5x" if dtype == "float32" else "no target (float64)"
+    print(f"{'function':<18}{'torch ms':>10}{'ours ms':>10}{'ours/torch':>12}  {target}")
+    misses = 0
+    for name, raw in VS_TORCH:
+        activation = get_activation(name)
+        params = activation.validate(raw)
+        rows = x.reshape(-1, 1000) if not activation.elementwise else x
+        outputs = ["value", "grad"] if activation.elementwise else ["value", "vjp"]
+        g = np.ones(activation.shape_out(rows.shape, params), dtype)
+        xt = torch.tensor(rows, requires_grad=True)
+
+        def theirs(f=TORCH[name], xt=xt, p=params) -> object:
+            y = f(xt, p)
+            return torch.autograd.grad(y, xt, torch.ones_like(y))
+
+        def ours(a=activation, rows=rows, p=params, o=outputs, g=g) -> object:
+            return evaluate(a, rows, p, o, g if "vjp" in o else None)
+
+        t_torch, t_ours = alternating(theirs, ours, repeats)
+        ok = t_ours <= 1.5 * t_torch or dtype != "float32"
+        misses += not ok
+        label = name + ("(tanh)" if raw.get("approximate") == "tanh" else "")
+        print(f"{label:<18}{t_torch * 1e3:>10.2f}{t_ours * 1e3:>10.2f}{t_ours / t_torch:>11.2f}x"
+              f"  {'-' if dtype != 'float32' else 'PASS' if ok else 'FAIL'}")  # fmt: skip
+    return misses
+
+
+def alternating(
+    a: Callable[[], object], b: Callable[[], object], repeats: int
+) -> tuple[float, float]:
+    """Best time of each, measured in turns so that both see the same machine load."""
+    a(), b()
+    best_a = best_b = float("inf")
+    for _ in range(repeats):
+        best_a = min(best_a, timed(a, 1))
+        best_b = min(best_b, timed(b, 1))
+    return best_a, best_b
+
+
 def main() -> int:
     if any(os.environ.get(key) != value for key, value in MALLOC_ENV.items()):
         # The in-process figures get the servers' malloc settings too: re-run under them.
@@ -159,7 +222,15 @@ def main() -> int:
                   {**os.environ, **MALLOC_ENV})  # fmt: skip
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--vs-torch", action="store_true", help="in-process against torch only")
+    parser.add_argument("--repeats", type=int, default=15, help="--vs-torch: runs per function")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     args = parser.parse_args()
+    if args.vs_torch:
+        from service.activations import fused
+
+        print(f"compiled float32 kernels: {', '.join(fused.warm_up()) or 'none (no numba)'}")
+        return 1 if vs_torch(1_000_000, args.repeats, args.dtype) else 0
     with tempfile.TemporaryDirectory(prefix="bench-activate-") as tmp_name:
         tmp = Path(tmp_name)
         port, base_port, raw_port = free_port(), free_port(), free_port()

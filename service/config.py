@@ -187,6 +187,12 @@ class Settings(BaseSettings):
     multiprocess mode), emptied of them at start; default: a new temporary directory per run,
     removed at exit. On a read-only root filesystem it must be writable (a tmpfs)."""
 
+    numba_cache_seed: Path | None = None
+    """A directory of numba's cache files for the activation kernels, made when the image was
+    built (the Docker image sets /opt/numba-cache); copied into numba's NUMBA_CACHE_DIR before
+    the kernels load, so that start-up reads them instead of compiling them. NUMBA_CACHE_DIR
+    must be writable (the image sets /tmp/numba-cache: its root filesystem is read-only)."""
+
     @field_validator("overload_status", mode="before")
     @classmethod
     def _status_from_text(cls, value: object) -> object:

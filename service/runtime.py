@@ -15,6 +15,7 @@ import logging
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -22,6 +23,7 @@ from types import FrameType
 from prometheus_client.registry import Collector
 
 from service import metrics
+from service.activations import fused
 from service.classifier.geometry.feature import Geometry
 from service.classifier.inference import Inference
 from service.classifier.model import Classifier, warmup_sizes
@@ -137,6 +139,12 @@ class Runtime:
         try:
             self.not_ready_reason = f"warming up at batch sizes {', '.join(map(str, sizes))}"
             await asyncio.to_thread(inference.classifier.warm_up, sizes)
+            # The compiled activation kernels (numba's cache, seeded from the image's, makes
+            # this quick), so that no /activate request pays for a compilation.
+            self.not_ready_reason = "compiling the activation kernels"
+            started = time.perf_counter()
+            await asyncio.to_thread(fused.warm_up, self.settings.numba_cache_seed)
+            log.info("activation kernels ready in %.1f s", time.perf_counter() - started)
             inline = await asyncio.to_thread(inference.calibrate)
             monitoring = await asyncio.to_thread(
                 Monitoring.load, inference.classifier, self.settings, self._monitor_dir()

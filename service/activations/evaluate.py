@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from service.activations import fused
 from service.activations.registry import Activation, Array
 from service.errors import InvalidInput, excerpt
 
@@ -74,7 +75,7 @@ def evaluate(
         if _chunkable(activation, x, p):
             arrays = _in_chunks(activation, chosen, x, g, p)
         else:
-            arrays = {name: _compute(activation, name, x, g, p) for name in chosen}
+            arrays = _outputs(activation, chosen, x, g, p, {})
         if activation.elementwise:
             _propagate_nan(x, arrays)
     used = {name: p[name] for name in params}
@@ -108,6 +109,52 @@ def _check_grad_output(
             f"{activation.name} has shape {list(shape)}; they must match"
         )
     return grad_output.astype(x.dtype, copy=False)
+
+
+def _outputs(
+    activation: Activation,
+    chosen: list[str],
+    x: Array,
+    g: Array | None,
+    p: Any,
+    into: dict[str, Array],
+) -> dict[str, Array]:
+    """The chosen outputs at ``x``; those named in ``into`` (flat, x's size) are written there
+    (the compiled kernels write straight into them)."""
+    known = _fused(activation, x, g, p, chosen, into)
+    arrays = {}
+    for name in chosen:
+        if name in known:
+            arrays[name] = known[name]
+            continue
+        arrays[name] = out = _compute(activation, name, x, g, p)
+        if name in into:
+            into[name][...] = out.reshape(-1)
+    return arrays
+
+
+def _fused(
+    activation: Activation,
+    x: Array,
+    g: Array | None,
+    p: Any,
+    chosen: list[str],
+    into: dict[str, Array],
+) -> dict[str, Array]:
+    """value and grad from one compiled pass, when one serves and either is asked for;
+    vjp then uses that grad like every other elementwise VJP."""
+    if not fused.available(activation, x, p) or not {"value", "grad", "vjp"} & set(chosen):
+        return {}
+    if not activation.elementwise:
+        value, vjp = fused.value_and_vjp(activation, x, g, p)
+        return {"value": value, "vjp": vjp}
+    value, grad = fused.value_and_grad(activation, x, p, into.get("value"), into.get("grad"))
+    known = {"value": value, "grad": grad}
+    if "vjp" in chosen:
+        assert g is not None
+        vjp = into["vjp"] if "vjp" in into else np.empty_like(grad)
+        known["vjp"] = np.multiply(g, grad, out=vjp.reshape(grad.shape))
+    return known
 
 
 def _compute(activation: Activation, name: str, x: Array, g: Array | None, p: Any) -> Array:
@@ -150,8 +197,8 @@ def _in_chunks(
     for start in range(0, flat_x.size, CHUNK):
         piece = slice(start, start + CHUNK)
         g_piece = None if flat_g is None else flat_g[piece]
-        for name in chosen:
-            flats[name][piece] = _compute(activation, name, flat_x[piece], g_piece, p)
+        into = {name: flat[piece] for name, flat in flats.items()}
+        _outputs(activation, chosen, flat_x[piece], g_piece, p, into)
     return arrays
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 
 from service.activations.params import Param, Params
@@ -53,6 +54,9 @@ class Activation:
     """Runs once per request before any output (rrelu samples its slopes here)."""
     extras: Mapping[str, Extra] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    fused: Callable[[Params], tuple[str, Array]] | None = None
+    """value and f' in one compiled pass: params -> (kernel name in compiled.KERNELS (float32)
+    and fused.KERNELS64 (float64) when one serves there, its params)."""
 
     @property
     def elementwise(self) -> bool:
@@ -70,7 +74,9 @@ class Activation:
         if self.vjp_kernel is not None:
             return self.vjp_kernel(x, grad_output, params)
         assert self.derivative is not None, f"{self.name} needs a vjp kernel"
-        return grad_output * self.derivative(x, params)
+        # g * f'(x) rounded once from f' as returned (kernels may compute in a wider dtype).
+        derivative: Array = self.derivative(x, params).astype(x.dtype, copy=False)
+        return np.multiply(grad_output, derivative)
 
     def describe(self) -> dict[str, Any]:
         """The user-facing description served at GET /activations."""

@@ -140,8 +140,8 @@ def test_compose_defaults_are_the_service_defaults(
         match[1]: match[2] for value in environment.values() if (match := DEFAULT.match(str(value)))
     }
     # All but the fixed ones (model path, host, port, gRPC port) and those unset (threads, key
-    # file, metrics and monitor directories).
-    assert len(defaults) >= len(Settings.model_fields) - 8
+    # file, metrics and monitor directories, numba cache seed).
+    assert len(defaults) >= len(Settings.model_fields) - 9
     for variable, value in defaults.items():
         monkeypatch.setenv(variable, value)
     from_compose = Settings(model_path=Path("unused"))

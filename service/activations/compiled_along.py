@@ -1,0 +1,106 @@
+# mypy: disable-error-code="misc, no-any-return, untyped-decorator, call-arg, call-overload, var-annotated"
+"""float32 softmax, log_softmax and glu with their VJPs in one compiled pass per row (numba),
+with compiled.py's exp: the same float64 forms as softmax.py, rounded once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from service.activations import compiled
+
+ALONG: dict[str, Callable[..., None]] = {}
+"""softmax, log_softmax: kernel(x, row max, g, log, value, vjp) on (rows, along) float32 arrays;
+glu: kernel(x, g, value, vjp) with x and vjp (before, 2, rest), value and g (before, rest)."""
+
+if compiled.AVAILABLE:
+    from service.activations.compiled import (
+        _LN2_HI,
+        _LN2_LO,
+        _exp,
+        _from_bits,
+        _inline,
+        _jit,
+        _log1p_unit,
+        _to_bits,
+        compile_kernel,
+    )
+
+    @_inline
+    def _log1p(r: float) -> float:
+        """log(1 + r) for r >= 0: 2 atanh below 1, else exponent * ln 2 + log1p(mantissa - 1)."""
+        v = 1 + max(r, 1.0)
+        bits = _to_bits(v)
+        k = (bits >> 52) - 1023
+        m = _from_bits((bits & 0xFFFFFFFFFFFFF) | (1023 << 52))
+        big = k * _LN2_HI + (_log1p_unit(m - 1) + k * _LN2_LO)
+        return _log1p_unit(r) if r < 1 else big
+
+    def _sum_python(a: Any) -> float:
+        """A vectorised sum (reassociated: float64 partial sums, for float32 results)."""
+        total = 0.0
+        for j in range(a.size):  # indexed: an iterator loop does not vectorise
+            total += a[j]
+        return total
+
+    _sum = compile_kernel(_sum_python, {"reassoc", "contract"})
+
+    @_jit
+    def _softmax_row(
+        x: Any, m: float, g: Any, log: bool, value: Any, vjp: Any, e: Any, w: Any
+    ) -> None:
+        for j in range(x.size):
+            e[j] = _exp(max(np.float64(x[j]) - m, -200.0))
+        total = _sum(e)
+        inverse = 1 / total
+        if log:
+            # log(total) as log1p(the terms below the maximum, whose e is exactly 1): log of a
+            # sum near 1 would cancel
+            for j in range(x.size):
+                w[j] = 1.0 if np.float64(x[j]) == m else 0.0
+            ties = _sum(w)
+            for j in range(x.size):
+                w[j] = e[j] if w[j] == 0 else 0.0
+            log_total = _log1p(_sum(w) + (ties - 1))
+            for j in range(x.size):
+                w[j] = np.float64(g[j])
+            dot = _sum(w)
+            for j in range(x.size):
+                value[j] = (np.float64(x[j]) - m) - log_total
+                vjp[j] = np.float64(g[j]) - (e[j] * inverse) * dot
+        else:
+            for j in range(x.size):
+                w[j] = np.float64(g[j]) * (e[j] * inverse)
+            dot = _sum(w)
+            for j in range(x.size):
+                y = e[j] * inverse
+                value[j] = y
+                vjp[j] = y * (np.float64(g[j]) - dot)
+
+    @_jit
+    def _softmax_rows(x: Any, m: Any, g: Any, log: bool, value: Any, vjp: Any) -> None:
+        e, w = np.empty(x.shape[1]), np.empty(x.shape[1])
+        for i in range(x.shape[0]):
+            _softmax_row(x[i], np.float64(m[i]), g[i], log, value[i], vjp[i], e, w)
+
+    @_jit
+    def _glu_row(a: Any, b: Any, g: Any, value: Any, da: Any, db: Any) -> None:
+        for k in range(a.size):
+            ak, bk = np.float64(a[k]), np.float64(b[k])
+            e = _exp(-min(abs(bk), 200.0))
+            d = 1 + e
+            nan = bk != bk  # min/max in the exp argument would drop a NaN gate: keep it
+            s = bk if nan else (1.0 if bk >= 0 else e) / d
+            gk = np.float64(g[k])
+            value[k] = ak * s
+            da[k] = gk * s
+            db[k] = gk * ak * (bk if nan else e / (d * d))
+
+    @_jit
+    def _glu(x: Any, g: Any, value: Any, vjp: Any) -> None:
+        for i in range(x.shape[0]):
+            _glu_row(x[i, 0], x[i, 1], g[i], value[i], vjp[i, 0], vjp[i, 1])
+
+    ALONG.update(softmax=_softmax_rows, glu=_glu)
