@@ -101,7 +101,7 @@ def activate(base: str) -> None:
     print(f"activate: relu value {body['value']} grad {body['grad']}")
     if body["value"] != [0.0, 0.0, 2.5] or body["grad"] != [0.0, 0.0, 1.0]:
         sys.exit(f"smoke: relu of [-1.5, 0, 2.5] gave {body}")
-    # exact GELU in float64 (service/activations/erfcx.py, long double): its first digits
+    # exact GELU in float64 (service/special/erfcx.py, double-double): its first digits
     request = {"function": "gelu", "x": [1.0], "dtype": "float64"}
     status, body = call(f"{base}/activate", json.dumps(request).encode(), "application/json")
     if status != 200 or abs(body["value"][0] - 0.8413447460685429) > 1e-12:

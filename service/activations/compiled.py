@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from service.activations.erfcx_table import T_COEFFICIENTS, T_LO
+from service.special.erfcx_table import T_COEFFICIENTS, T_LO
 
 try:
     import numba

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from service.activations.erfcx_table import COEFFICIENTS, WIDTH
+from service.special.erfcx_table import COEFFICIENTS, WIDTH
 
 try:
     import numba

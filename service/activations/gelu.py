@@ -17,10 +17,10 @@ import math
 import numpy as np
 
 from service.activations import numerics as nx
-from service.activations.erfcx import erfcx
 from service.activations.numerics import TAIL, work
 from service.activations.params import Param, Params
 from service.activations.registry import Activation, Array, register
+from service.special import erfcx
 
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)

@@ -33,7 +33,7 @@ def test_scipy_subpackages_named(tmp_path: Path, source: str, named: set[str]) -
     assert slim_venv.scipy_subpackages_named(tmp_path) == named
 
 
-def test_the_service_names_only_scipy_special() -> None:
-    # Exact GELU uses service/activations/erfcx.py (SciPy's erfc/erfcx were too inexact); the
-    # geometry's smooth ops (erf, expit) are what still need scipy.special in the image.
-    assert slim_venv.scipy_subpackages_named(REPO / "service") == {"special"}
+def test_the_service_imports_no_scipy() -> None:
+    # Exact GELU and the geometry's smooth ops use service/special (erfcx, erf, expit): SciPy's
+    # erfc/erfcx were too inexact, and the serving venv does not install SciPy at all.
+    assert slim_venv.scipy_subpackages_named(REPO / "service") == set()

@@ -1,8 +1,8 @@
-"""Generates service/activations/erfcx_table.py: erfcx(z) = exp(z^2) erfc(z) on [0, 8] as 16
+"""Generates service/special/erfcx_table.py: erfcx(z) = exp(z^2) erfc(z) on [0, 8] as 16
 Chebyshev fits (degree 15, in power form on s in [-1, 1]) of mpmath's 40-digit erfcx, and for the
 compiled float32 path one fit of degree 15 in t = 2 / (2 + z) over z in [0, 28.3] (t in [T_LO, 1]).
 
-Run ``python -m tests.unit.erfcx_fit > service/activations/erfcx_table.py`` (then ruff format);
+Run ``python -m tests.unit.erfcx_fit > service/special/erfcx_table.py`` (then ruff format);
 tests/unit/test_activations_numerics.py checks that the table is this fit.
 """
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import mpmath as mp
 import numpy as np
 
-from service.activations import erfcx_table
 from service.activations import numerics as nx
-from service.activations.erfcx import erfcx
+from service.special import erfcx_table
+from service.special.erfcx import erfcx
 from tests.unit import erfcx_fit
 
 

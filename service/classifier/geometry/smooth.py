@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy import special
 
+from service import special
 from service.classifier.geometry.ops import Array, Context, Dual, Kernel, lift
 
 

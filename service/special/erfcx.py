@@ -9,11 +9,14 @@ into as many ULP of the result; this one keeps GELU within 4 ULP.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from service.activations.erfcx_table import COEFFICIENTS, WIDTH
-from service.activations.registry import Array
+from service.special.erfcx_table import COEFFICIENTS, WIDTH
+
+Array = npt.NDArray[Any]
 
 #: Column j of the table (the coefficient of s^(15 - j) in every piece), contiguous for np.take.
 _COLUMNS = tuple(np.ascontiguousarray(column) for column in np.array(COEFFICIENTS).T)
