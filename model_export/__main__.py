@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from model_export.data import DataError, Dataset, Splits
 from model_export.export import MIN_OPSET, ExportError
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` and argument errors answer without loading torch.
     import torch
 
-    from model_export import data, export, patterns
+    from model_export import data, export, patterns, report
     from model_export.net import ReluCNN
     from model_export.train import (
         TrainConfig,
@@ -134,33 +135,55 @@ def run(args: argparse.Namespace) -> int:
     )
 
     started = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    dataset = data.load(args.data, args.image_size)
-    splits = data.split(dataset, seed=args.seed)
-    height, width = dataset.images.shape[1:]
-    input_shape = (1, int(height), int(width))
+    painter = report.Painter()  # imports matplotlib on the other core meanwhile
+    try:
+        torch.set_num_threads(args.threads)
+        dataset = data.load(args.data, args.image_size)
+        splits = data.split(dataset, seed=args.seed)
+        height, width = dataset.images.shape[1:]
+        input_shape = (1, int(height), int(width))
 
-    seed_everything(args.seed)
-    model = ReluCNN(
-        input_shape, len(dataset.class_names), args.activation, width=args.width, hidden=args.hidden
+        seed_everything(args.seed)
+        model = ReluCNN(
+            input_shape,
+            len(dataset.class_names),
+            args.activation,
+            width=args.width,
+            hidden=args.hidden,
+        )
+        config = TrainConfig(
+            epochs=args.epochs, seed=args.seed, dry_run_batches=3 if args.dry_run else 0
+        )
+        result = train(model, splits, config)
+
+        x_test = normalise(splits.test.x, splits)
+        _, test_acc, preds = evaluate(model, x_test, torch.from_numpy(splits.test.y))
+        document = _report(args, dataset, splits, model, result, preds, test_acc)
+        painter.draw(report.png_path_for(args.out), document)  # drawn while the model exports
+        proto = export.to_onnx(model, input_shape, args.opset)
+        # The OOD reference first: the model's metadata carries its hash.
+        reference = patterns.write(*patterns.training_patterns(model, splits), args.out)
+        outputs = export.activation_outputs(proto, model.activation_layers)
+        metadata = _metadata(args, dataset, splits, test_acc, outputs, reference)
+        proto = export.stamp(proto, metadata)
+        max_diff = export.check_parity(proto, model, x_test.numpy())
+        export.save(proto, args.out)
+        painter.wait()
+    finally:
+        painter.stop()
+
+    document["parity_max_abs_logit_diff"] = max_diff
+    document["seconds"] = round(time.perf_counter() - started, 2)
+    json_path = report.json_path_for(args.out)
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    size_kb = args.out.stat().st_size / 1024
+    first, last = result.averaged_epochs
+    print(
+        f"{args.out}: {size_kb:.0f} KB, test accuracy {test_acc:.2%} on {len(splits.test.y)} images, "
+        f"weights averaged over epochs {first}-{last}, parity max |diff| {max_diff:.2e}, "
+        f"{document['seconds']:.1f} s"
     )
-    config = TrainConfig(
-        epochs=args.epochs, seed=args.seed, dry_run_batches=3 if args.dry_run else 0
-    )
-    result = train(model, splits, config)
-
-    x_test = normalise(splits.test.x, splits)
-    _, test_acc, preds = evaluate(model, x_test, torch.from_numpy(splits.test.y))
-    proto = export.to_onnx(model, input_shape, args.opset)
-    # The OOD reference first: the model's metadata carries its hash.
-    reference = patterns.write(*patterns.training_patterns(model, splits), args.out)
-    outputs = export.activation_outputs(proto, model.activation_layers)
-    metadata = _metadata(args, dataset, splits, test_acc, outputs, reference)
-    proto = export.stamp(proto, metadata)
-    max_diff = export.check_parity(proto, model, x_test.numpy())
-    export.save(proto, args.out)
-
-    _report(args, dataset, splits, model, result, preds, test_acc, max_diff, started)
+    print(f"report: {json_path}, {report.png_path_for(args.out)}")
     return 0
 
 
@@ -172,10 +195,9 @@ def _report(
     result: TrainResult,
     preds: np.ndarray,
     test_acc: float,
-    max_diff: float,
-    started: float,
-) -> None:
-    """Dead units and the confusion matrix on the test split, written beside the model."""
+) -> dict[str, Any]:
+    """The report's document: dead units and the confusion matrix on the test split (the parity
+    and the time are filled in once the export has them)."""
     from model_export import report
     from model_export.train import dead_units
 
@@ -188,19 +210,11 @@ def _report(
         "activation": args.activation,
         "seed": args.seed,
         "test_accuracy": test_acc,
-        "parity_max_abs_logit_diff": max_diff,
-        "seconds": round(time.perf_counter() - started, 2),
+        "parity_max_abs_logit_diff": None,
+        "seconds": None,
         "dry_run": args.dry_run,
     }
-    json_path, png_path = report.write(args.out, result, summary, matrix, dataset.class_names, dead)
-    size_kb = args.out.stat().st_size / 1024
-    first, last = result.averaged_epochs
-    print(
-        f"{args.out}: {size_kb:.0f} KB, test accuracy {test_acc:.2%} on {len(splits.test.y)} images, "
-        f"weights averaged over epochs {first}-{last}, parity max |diff| {max_diff:.2e}, "
-        f"{summary['seconds']:.1f} s"
-    )
-    print(f"report: {json_path}, {png_path}")
+    return report.document(result, summary, matrix, dataset.class_names, dead)
 
 
 def _metadata(

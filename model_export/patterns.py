@@ -63,17 +63,24 @@ def select(packed: np.ndarray, rows: int) -> np.ndarray:
     distance = distances(packed, packed).astype(np.float32)
     nearest = np.full(len(packed), np.float32(packed.shape[1] * 8))
     chosen: list[int] = []
+    lower = np.empty_like(distance)  # the gains' work space, reused: no allocation per step
+    gain = np.empty(len(packed), np.float32)
     for _ in range(rows):
-        gain = np.maximum(nearest[None, :] - distance, 0).sum(axis=1)
+        np.subtract(nearest[None, :], distance, out=lower)
+        np.maximum(lower, 0, out=lower)
+        lower.sum(axis=1, out=gain)
         gain[chosen] = -1
         best = int(gain.argmax())
         chosen.append(best)
-        nearest = np.minimum(nearest, distance[best])
+        np.minimum(nearest, distance[best], out=nearest)
     return packed[chosen]
 
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamming distances (len(a), len(b)) between bit-packed rows."""
+    if a.shape[1] % 8 == 0:  # 8 bytes at a time: 8x fewer elements to xor and count
+        a = np.ascontiguousarray(a).view(np.uint64)
+        b = np.ascontiguousarray(b).view(np.uint64)
     out = np.empty((len(a), len(b)), dtype=np.int64)
     for start in range(0, len(a), 256):
         xor = a[start : start + 256, None, :] ^ b[None, :, :]

@@ -1,17 +1,24 @@
-"""The training report beside the model: JSON figures and a PNG of curves and confusion matrix."""
+"""The training report beside the model: JSON figures, and a PNG of the curves and the confusion
+matrix drawn from them by model_export.report_png (in a child process: see Painter)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from model_export.train import TrainResult
+if TYPE_CHECKING:
+    from model_export.train import TrainResult
+
+#: How long the report's painter may take once the figures reach it (it has imported matplotlib
+#: by then): generous, for a busy machine; it draws one figure in ~0.5 s here.
+PAINT_TIMEOUT_S = 300.0
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -20,18 +27,15 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     return matrix
 
 
-def write(
-    model_path: Path,
+def document(
     result: TrainResult,
     summary: dict[str, Any],
     matrix: np.ndarray,
     labels: tuple[str, ...],
     dead: dict[str, dict[str, float]],
-) -> tuple[Path, Path]:
-    """Write ``<model>.report.json`` and ``<model>.report.png``; return both paths."""
-    json_path = model_path.with_suffix(".report.json")
-    png_path = model_path.with_suffix(".report.png")
-    report = {
+) -> dict[str, Any]:
+    """The report's JSON document: ``summary`` with the curves, confusion matrix and dead units."""
+    return {
         **summary,
         "averaged_epochs": list(result.averaged_epochs),
         "averaged_val_accuracy": result.val_accuracy,
@@ -40,43 +44,49 @@ def write(
         "confusion_matrix": matrix.tolist(),
         "dead_units": dead,
     }
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    _plot(png_path, result, matrix, labels, summary.get("test_accuracy", 0.0))
-    return json_path, png_path
 
 
-def _plot(
-    path: Path, result: TrainResult, matrix: np.ndarray, labels: tuple[str, ...], test_acc: float
-) -> None:
-    epochs = [e.epoch for e in result.history]
-    # A bare Agg figure, no pyplot (its import and backend set-up cost 0.5 s for nothing here).
-    fig = Figure(figsize=(15, 4.5))
-    FigureCanvasAgg(fig)
-    ax_loss, ax_acc, ax_cm = fig.subplots(1, 3)
-    ax_loss.plot(epochs, [e.train_loss for e in result.history], label="train")
-    ax_loss.plot(epochs, [e.val_loss for e in result.history], label="validation")
-    ax_loss.set(title="loss", xlabel="epoch", yscale="log")
-    ax_loss.legend()
-    ax_acc.plot(epochs, [e.train_accuracy for e in result.history], label="train")
-    ax_acc.plot(epochs, [e.val_accuracy for e in result.history], label="validation")
-    first, last = result.averaged_epochs
-    ax_acc.axvspan(first, last, color="grey", alpha=0.15, label=f"averaged: epochs {first}-{last}")
-    ax_acc.set(title="accuracy", xlabel="epoch")
-    ax_acc.legend()
-    ax_cm.imshow(matrix, cmap="Blues")
-    for (i, j), count in np.ndenumerate(matrix):
-        if count:
-            ax_cm.text(j, i, str(count), ha="center", va="center", fontsize=7)
-    ticks = range(len(labels))
-    ax_cm.set(
-        title=f"test confusion (accuracy {test_acc:.2%})",
-        xlabel="predicted",
-        ylabel="true",
-        xticks=ticks,
-        yticks=ticks,
-        xticklabels=labels,
-        yticklabels=labels,
-    )
-    # Fixed margins: tight_layout measures every label's extent, about 1 s on this figure.
-    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.12, top=0.92, wspace=0.22)
-    fig.savefig(path, dpi=90)
+def json_path_for(model_path: Path) -> Path:
+    return model_path.with_suffix(".report.json")
+
+
+def png_path_for(model_path: Path) -> Path:
+    return model_path.with_suffix(".report.png")
+
+
+class Painter:
+    """``python -m model_export.report_png`` started at once: it imports matplotlib (~0.8 s) on
+    the other core while the model trains on one thread, then draws the PNG from the figures
+    sent to it while the model is exported. Stopped (it exits on an empty input) if the export
+    fails before that."""
+
+    def __init__(self) -> None:
+        # A file, not a pipe: never fills, never blocks; closed by stop().
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "model_export.report_png"],
+            stdin=subprocess.PIPE,
+            stderr=self._errors,
+        )
+
+    def draw(self, path: Path, report: dict[str, Any]) -> None:
+        """Send the figures to draw into ``path`` (returns at once)."""
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps({"path": str(path), "report": report}).encode())
+        self._process.stdin.close()
+
+    def wait(self) -> None:
+        """Wait for the PNG; RuntimeError with the painter's own message if it failed."""
+        if self._process.wait(timeout=PAINT_TIMEOUT_S):
+            self._errors.seek(0)
+            message = self._errors.read().decode(errors="replace").strip()
+            raise RuntimeError(f"drawing the report failed: {message}")
+
+    def stop(self) -> None:
+        """End the painter if it still runs (idempotent)."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdin is not None and not self._process.stdin.closed:
+            self._process.stdin.close()
+        self._errors.close()
