@@ -22,8 +22,10 @@ log = logging.getLogger("relu_serve")
 #: counted as dropped), so that a counter behind the traffic never holds up a request.
 MAX_PENDING_BATCHES = 4096
 #: How long the counter thread lets sampled batches gather before it runs them together, and
-#: the most queued batches it takes into one probe run.
-COLLECT_S = 0.005
+#: the most queued batches it takes into one probe run. Probe run + count per image, measured
+#: in-process: 71 us alone, 25 us in a run of 5, 16 us in a run of 45; at 1-in-8 sampling of
+#: ~7,000 req/s, 50 ms gathers ~45 images (5 ms: ~5).
+COLLECT_S = 0.05
 MAX_RUN_BATCHES = 256
 #: Bounds of the active-fraction histogram's bins, as Prometheus ``le`` values.
 BOUNDS = tuple((b + 1) / BINS for b in range(BINS))
