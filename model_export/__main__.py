@@ -124,43 +124,18 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` and argument errors answer without loading torch.
     import torch
 
-    from model_export import data, export, patterns, report
-    from model_export.net import ReluCNN
-    from model_export.train import (
-        TrainConfig,
-        evaluate,
-        normalise,
-        seed_everything,
-        train,
-    )
+    from model_export import export, patterns, report
+    from model_export.train import evaluate, normalise
 
     started = time.perf_counter()
     painter = report.Painter()  # imports matplotlib on the other core meanwhile
     try:
-        torch.set_num_threads(args.threads)
-        dataset = data.load(args.data, args.image_size)
-        splits = data.split(dataset, seed=args.seed)
-        height, width = dataset.images.shape[1:]
-        input_shape = (1, int(height), int(width))
-
-        seed_everything(args.seed)
-        model = ReluCNN(
-            input_shape,
-            len(dataset.class_names),
-            args.activation,
-            width=args.width,
-            hidden=args.hidden,
-        )
-        config = TrainConfig(
-            epochs=args.epochs, seed=args.seed, dry_run_batches=3 if args.dry_run else 0
-        )
-        result = train(model, splits, config)
-
+        dataset, splits, model, result = _trained(args)
         x_test = normalise(splits.test.x, splits)
         _, test_acc, preds = evaluate(model, x_test, torch.from_numpy(splits.test.y))
         document = _report(args, dataset, splits, model, result, preds, test_acc)
         painter.draw(report.png_path_for(args.out), document)  # drawn while the model exports
-        proto = export.to_onnx(model, input_shape, args.opset)
+        proto = export.to_onnx(model, model.input_shape, args.opset)
         # The OOD reference first: the model's metadata carries its hash.
         reference = patterns.write(*patterns.training_patterns(model, splits), args.out)
         outputs = export.activation_outputs(proto, model.activation_layers)
@@ -185,6 +160,32 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"report: {json_path}, {report.png_path_for(args.out)}")
     return 0
+
+
+def _trained(args: argparse.Namespace) -> tuple[Dataset, Splits, ReluCNN, TrainResult]:
+    """The data set, its splits, and the model trained on them as ``args`` say."""
+    import torch
+
+    from model_export import data
+    from model_export.net import ReluCNN
+    from model_export.train import TrainConfig, seed_everything, train
+
+    torch.set_num_threads(args.threads)
+    dataset = data.load(args.data, args.image_size)
+    splits = data.split(dataset, seed=args.seed)
+    height, width = dataset.images.shape[1:]
+    seed_everything(args.seed)
+    model = ReluCNN(
+        (1, int(height), int(width)),
+        len(dataset.class_names),
+        args.activation,
+        width=args.width,
+        hidden=args.hidden,
+    )
+    config = TrainConfig(
+        epochs=args.epochs, seed=args.seed, dry_run_batches=3 if args.dry_run else 0
+    )
+    return dataset, splits, model, train(model, splits, config)
 
 
 def _report(

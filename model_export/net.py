@@ -33,6 +33,7 @@ class ReluCNN(nn.Module):
         hidden: int = 128,
     ) -> None:
         super().__init__()
+        self.input_shape = input_shape
         channels, height, width_px = input_shape
         make_act = ACTIVATIONS[activation]
         self.block_names: list[str] = []

@@ -97,9 +97,9 @@ OOD_RESPONSE: dict[str, Any] = {
         {
             "label": "0",
             "index": 0,
-            "confidence": 0.9999998597309213,
-            "top_k": [{"label": "0", "index": 0, "probability": 0.9999998597309213}],
-            "ood": {"hamming": 50, "energy": -17.24774374683647},
+            "confidence": 0.9999999649561683,
+            "top_k": [{"label": "0", "index": 0, "probability": 0.9999999649561683}],
+            "ood": {"hamming": 33, "energy": -17.27677158045399},
         }
     ],
 }
