@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from model_export.train import evaluate, normalise
 
     started = time.perf_counter()
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # before the painter needs it
     painter = report.Painter()  # imports matplotlib on the other core meanwhile
     try:
         dataset, splits, model, result = _trained(args)

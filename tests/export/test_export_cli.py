@@ -68,6 +68,19 @@ def test_without_a_terminal_each_epoch_prints_one_line(tmp_path: Path) -> None:
     assert "\r" not in done.stdout + done.stderr  # no progress bar redrawn into the log
 
 
+def test_the_output_folder_is_made_when_missing(tmp_path: Path) -> None:
+    # As on a fresh clone, where models/ does not exist yet (the report is drawn meanwhile).
+    done = run_here(tmp_path, "--dry-run", "--out", "new/deeper/m.onnx")
+    assert done.returncode == 0, done.stderr
+    made = tmp_path / "new" / "deeper"
+    assert sorted(p.name for p in made.iterdir()) == [
+        "m.onnx",
+        "m.patterns.npy",
+        "m.report.json",
+        "m.report.png",
+    ]
+
+
 def test_threads_must_be_positive(tmp_path: Path) -> None:
     done = export(tmp_path / "m.onnx", "--threads", "0")
     assert done.returncode == 2
