@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from model_export import report
 from model_export.data import DataError, Dataset, Splits
 from model_export.export import MIN_OPSET, ExportError
 from model_export.net import ACTIVATIONS
@@ -121,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here so that `--help` and argument errors answer without loading torch.
+    # The training modules, imported when a run starts (`--help` still loads torch through
+    # model_export.export, imported above for MIN_OPSET and ExportError).
     import torch
 
-    from model_export import export, patterns, report
+    from model_export import export, patterns
     from model_export.train import evaluate, normalise
 
     started = time.perf_counter()
@@ -200,7 +202,6 @@ def _report(
 ) -> dict[str, Any]:
     """The report's document: dead units and the confusion matrix on the test split (the parity
     and the time are filled in once the export has them)."""
-    from model_export import report
     from model_export.train import dead_units
 
     dead = dead_units(model, model.activation_layers, splits.test, splits)
