@@ -29,6 +29,8 @@ CONTENTS = {
 
 def parameters(given: Mapping[str, pb.InferParameter]) -> dict[str, Any]:
     """InferParameter values as plain Python values."""
+    if not given:  # the common case, and ~4x cheaper than iterating an empty map
+        return {}
     values: dict[str, Any] = {}
     for key, parameter in given.items():
         choice = parameter.WhichOneof("parameter_choice")

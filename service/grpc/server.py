@@ -2,7 +2,9 @@
 serving inference.GRPCInferenceService over service.v2.DataPlane.
 
 Every method hands its request to the data plane; domain errors become the status codes of the
-v2 table (service/v2/status.py) with the same messages as over HTTP. With API keys set, every
+v2 table (service/v2/status.py) with the same messages as over HTTP. ModelStreamInfer (Triton's
+stream of infer requests) answers each of its messages as ModelInfer would, in order: the
+response, or that one request's error as ``error_message``; an error never ends the stream. With API keys set, every
 method but ServerLive and ServerReady needs one in the metadata (``x-api-key: <key>`` or
 ``authorization: Bearer <key>``), else UNAUTHENTICATED. grpcio sets SO_REUSEPORT on Linux, so
 with several workers each one serves the port and the kernel spreads connections over them.
@@ -10,6 +12,7 @@ with several workers each one serves the port and the kernel spreads connections
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -36,6 +39,13 @@ UNAUTHENTICATED = (
     "an API key is required: send it as metadata x-api-key: <key> or authorization: Bearer <key>"
 )
 Method = Callable[[Any], Awaitable[Message]]
+STREAM = "ModelStreamInfer"
+#: Requests of one stream worked on at once (so that the batcher can run them together); past
+#: that the stream is not read and HTTP/2 flow control holds the client back.
+STREAM_WINDOW = 32
+Context = grpc.aio.ServicerContext[Any, Any]
+#: A stream's answers in request order, then None once the client has sent all.
+Answers = asyncio.Queue["asyncio.Future[pb.ModelStreamInferResponse] | None"]
 
 
 def methods(plane: DataPlane) -> dict[str, tuple[Method, type[Message]]]:
@@ -81,10 +91,12 @@ def methods(plane: DataPlane) -> dict[str, tuple[Method, type[Message]]]:
     }
 
 
-def _model_infer(plane: DataPlane) -> Method:
+def _model_infer(
+    plane: DataPlane,
+) -> Callable[[pb.ModelInferRequest], Awaitable[pb.ModelInferResponse]]:
     deadline_s = plane.runtime.settings.request_timeout_ms / 1000
 
-    async def model_infer(request: pb.ModelInferRequest) -> Message:
+    async def model_infer(request: pb.ModelInferRequest) -> pb.ModelInferResponse:
         # Big messages are converted in a thread (typed contents become Python lists).
         size = request.ByteSize()
         decoded = await offload.by_size(size, deadline_s, convert.infer_request, request)
@@ -134,6 +146,86 @@ def _handler(
     )
 
 
+class _Stream:
+    """ModelStreamInfer: up to STREAM_WINDOW of a stream's requests at once, answered in order.
+    Every message's bytes are held in the worker's max_inflight_bytes budget until answered
+    (past it, that request is answered Overloaded)."""
+
+    route = f"/{SERVICE}/{STREAM}"
+
+    def __init__(self, plane: DataPlane, keys: list[bytes], meter: Tally | None) -> None:
+        self.infer, self.budget = _model_infer(plane), plane.runtime.inflight
+        self.keys, self.meter = keys, meter
+
+    def handler(self) -> grpc.RpcMethodHandler[Any, Any]:
+        return grpc.stream_stream_rpc_method_handler(
+            self.handle,
+            request_deserializer=pb.ModelInferRequest.FromString,
+            response_serializer=lambda message: message.SerializeToString(),
+        )
+
+    async def handle(self, requests: object, context: Context) -> None:
+        if self.keys and not _allowed(context.invocation_metadata() or (), self.keys):
+            self.count("UNAUTHENTICATED", 0.0)  # counted once, as a refused call
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED)
+        answers: Answers = asyncio.Queue()  # at most STREAM_WINDOW answers and the end mark
+        window = asyncio.Semaphore(STREAM_WINDOW)
+        reader = asyncio.ensure_future(self.read(context, answers, window))
+        try:
+            while (pending := await answers.get()) is not None:
+                await context.write(await pending)
+                window.release()
+            await reader  # the stream's own failure, if any, ends the call
+        finally:
+            reader.cancel()
+            while not answers.empty():
+                if (left := answers.get_nowait()) is not None:
+                    left.cancel()
+
+    async def read(self, context: Context, answers: Answers, window: asyncio.Semaphore) -> None:
+        try:
+            while True:
+                await window.acquire()  # released once the answer is written
+                request = await context.read()
+                if request is grpc.aio.EOF:
+                    return
+                answers.put_nowait(asyncio.ensure_future(self.answer(request)))
+        finally:
+            answers.put_nowait(None)
+
+    async def answer(self, request: pb.ModelInferRequest) -> pb.ModelStreamInferResponse:
+        begun, code, held = time.perf_counter(), "CANCELLED", dict[str, Any]()
+        try:
+            self.budget.take(held, request.ByteSize())
+            response = pb.ModelStreamInferResponse(infer_response=await self.infer(request))
+            code = "OK"
+        except ServiceError as exc:
+            code = status_for(exc).grpc
+            response = _stream_error(request, exc.message)
+        except Exception:
+            code = "INTERNAL"
+            log.exception("internal error while serving gRPC %s", STREAM)
+            response = _stream_error(request, "internal error")
+        finally:
+            self.budget.release(held)
+            self.count(code, time.perf_counter() - begun)
+        return response
+
+    def count(self, code: str, seconds: float) -> None:
+        if self.meter is not None:
+            self.meter.request(self.route, "POST", code, seconds)
+
+
+def _stream_error(request: pb.ModelInferRequest, message: str) -> pb.ModelStreamInferResponse:
+    """One request's error on the stream, with its id (as Triton answers it)."""
+    return pb.ModelStreamInferResponse(
+        error_message=message,
+        infer_response=pb.ModelInferResponse(
+            model_name=request.model_name, model_version=request.model_version, id=request.id
+        ),
+    )
+
+
 def _allowed(metadata: Iterable[tuple[str, str | bytes]], keys: list[bytes]) -> bool:
     """Whether the metadata carries one of the keys; every key compared in constant time."""
     given: bytes | None = None
@@ -167,6 +259,7 @@ async def serve(settings: Settings, plane: DataPlane, api_keys: Iterable[str]) -
         name: _handler(name, method, request_type, keys, meter)
         for name, (method, request_type) in methods(plane).items()
     }
+    handlers[STREAM] = _Stream(plane, keys, meter).handler()
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
     await server.start()

@@ -62,6 +62,16 @@ def test_the_methods_we_register_exist_in_tritons_service() -> None:
         assert request_type.DESCRIPTOR.name == their_request
 
 
+def test_the_stream_method_has_tritons_shape() -> None:
+    from service.grpc.server import STREAM
+
+    method = service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods_by_name[STREAM]
+    assert method.client_streaming
+    assert method.server_streaming
+    assert method.input_type.name == ours.ModelInferRequest.DESCRIPTOR.name
+    assert method.output_type.name == ours.ModelStreamInferResponse.DESCRIPTOR.name
+
+
 def test_the_generated_module_is_current(tmp_path: Path) -> None:
     """`make proto` would write what is committed (same grpcio-tools as constraints.txt)."""
     done = subprocess.run(
