@@ -11,7 +11,8 @@ Targets: ``grpc aio echo`` (grpc.aio, uvloop, a generic handler on raw bytes tha
 fixed ModelInferResponse: no protobuf, no model), ``grpc sync echo`` (grpc.server on a
 16-thread pool, the same), ``asgi echo h1`` (a bare ASGI app under uvicorn with httptools and
 uvloop, as relu-serve runs, answering a fixed body), ``relu-serve h1`` and ``relu-serve grpc``
-(the full v2 infer). If grpcio's bare echo costs more CPU per request than relu-serve's whole
+(the full v2 infer), and ``relu-serve stream16`` (the same requests on ModelStreamInfer, 16 in
+flight on each of the 16 streams, each request counted). If grpcio's bare echo costs more CPU per request than relu-serve's whole
 HTTP request, gRPC cannot reach HTTP's req/s on one core in this process model.
 
     python -m bench.ceiling_grpc [--rounds 5] [--seconds 3]
@@ -141,7 +142,13 @@ def thread_totals(pid: int) -> tuple[int, int]:
 
 
 def load(target: Target, bodies: peer_load.Bodies, seconds: float) -> None:
-    if target.kind == "grpc":
+    """h2load at c16 on one target; a stream carries PIPELINE requests (counted each)."""
+    per = peer_load.PIPELINE if target.kind == "grpc-stream" else 1
+    if target.kind == "grpc-stream":
+        url = f"http://127.0.0.1:{target.port}{peer_load.STREAM_METHOD}"
+        extra = ["-d", str(bodies.directory / "v2_grpc_stream.body")]
+        extra += ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+    elif target.kind == "grpc":
         url = f"http://127.0.0.1:{target.port}{v2_wire.GRPC_PATH}"
         extra = ["-d", str(bodies.directory / "v2_grpc_1.body")]
         extra += ["-H", "content-type: application/grpc", "-H", "te: trailers"]
@@ -157,8 +164,8 @@ def load(target: Target, bodies: peer_load.Bodies, seconds: float) -> None:
     )
     ns, switches = (b - a for a, b in zip(before, thread_totals(target.pid), strict=True))
     result = peer_load.parse_h2load(done.stdout, done.stderr)
-    count = max(1, round(result.ok_per_s * result.duration_s))
-    target.rps.append(result.ok_per_s)
+    count = max(1, round(result.ok_per_s * per * result.duration_s))
+    target.rps.append(result.ok_per_s * per)
     target.cpu_us.append(ns / 1000 / count)
     target.switches.append(switches / count)
 
@@ -204,6 +211,7 @@ def targets(stack: ExitStack, work: Path) -> list[Target]:
     found = [
         Target("relu-serve h1", "h1", http, relu.process.pid),
         Target("relu-serve grpc", "grpc", grpc, relu.process.pid),
+        Target(f"relu-serve stream{peer_load.PIPELINE}", "grpc-stream", grpc, relu.process.pid),
     ]
     for kind, name, load_kind in (
         ("grpc-aio", "grpc aio echo", "grpc"),
@@ -220,12 +228,12 @@ def report(found: list[Target], rounds: int, seconds: float) -> None:
         f"\ngRPC ceiling: {rounds} interleaved rounds of {seconds:g} s per target, h2load c16 "
         f"on core {c.LOAD_CPU}, every server on core {c.SERVER_CPU}; medians"
     )
-    print(f"{'target':18} {'req/s':>8} {'x relu h1':>9} {'CPU us/req':>10} {'switches/req':>12}")
+    print(f"{'target':20} {'req/s':>8} {'x relu h1':>9} {'CPU us/req':>10} {'switches/req':>12}")
     base = statistics.median(found[0].rps)
     for t in found:
         rps = statistics.median(t.rps)
         print(
-            f"{t.name:18} {rps:8.0f} {rps / base:9.2f} {statistics.median(t.cpu_us):10.1f} "
+            f"{t.name:20} {rps:8.0f} {rps / base:9.2f} {statistics.median(t.cpu_us):10.1f} "
             f"{statistics.median(t.switches):12.1f}"
         )
 

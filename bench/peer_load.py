@@ -4,6 +4,7 @@ and the printed table with the issue's targets."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import subprocess
 from dataclasses import dataclass
@@ -17,6 +18,11 @@ from bench import peers, v2_wire
 
 if TYPE_CHECKING:
     from bench.v2_vs_peers import Row
+
+#: Requests in flight per connection in the pipelined rows (HTTP/1.1 pipelining; one gRPC
+#: ModelStreamInfer stream per connection, as tritonclient's async_stream_infer sends them).
+PIPELINE = 16
+STREAM_METHOD = "/inference.GRPCInferenceService/ModelStreamInfer"
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ def write_bodies(
         (directory / f"v2_{kind}_{images}.body").write_bytes(body)
     grpc = v2_wire.grpc_request(model, name, batches[1], output)
     (directory / "v2_grpc_1.body").write_bytes(grpc)
+    (directory / "v2_grpc_stream.body").write_bytes(grpc * PIPELINE)
     return Bodies(directory, http, grpc)
 
 
@@ -103,17 +110,23 @@ def wrk(
 def h2load(
     port: int, path: str, bodies: Bodies, kind: str, connections: int, duration_s: float
 ) -> Result:
-    """h2load on the load core: ``grpc`` = unary ModelInfer over HTTP/2 (one stream per
-    connection), ``h1`` = the 1-image binary v2 request over HTTP/1.1."""
-    if kind == "grpc":
-        body, url = "v2_grpc_1.body", f"http://127.0.0.1:{port}{v2_wire.GRPC_PATH}"
+    """h2load on the load core, the 1-image request: ``grpc`` = unary ModelInfer over HTTP/2
+    (one call in flight per connection), ``grpc-stream`` = one ModelStreamInfer stream per
+    connection carrying PIPELINE requests at once, ``h1`` = the binary v2 request over
+    HTTP/1.1, ``h1-pipelined`` = the same, PIPELINE pipelined per connection. req/s counts
+    inference requests (a stream's PIPELINE each); the mean is h2load's, per stream."""
+    pipeline, in_flight = (PIPELINE, 1) if kind == "grpc-stream" else (1, 1)
+    if kind.startswith("grpc"):
+        body = "v2_grpc_stream.body" if kind == "grpc-stream" else "v2_grpc_1.body"
+        method = STREAM_METHOD if kind == "grpc-stream" else v2_wire.GRPC_PATH
+        url, extra = f"http://127.0.0.1:{port}{method}", []
         headers = ["content-type: application/grpc", "te: trailers"]
-        extra: list[str] = []
     else:
         _, head = bodies.http["binary", 1]
         body, url = "v2_binary_1.body", f"http://127.0.0.1:{port}{path}"
         headers, extra = [f"inference-header-content-length: {head}"], ["--h1"]
-    argv = ["h2load", *extra, "-t1", f"-c{connections}", "-m1", "--warm-up-time", "1"]
+        in_flight = PIPELINE if kind == "h1-pipelined" else 1
+    argv = ["h2load", *extra, "-t1", f"-c{connections}", f"-m{in_flight}", "--warm-up-time", "1"]
     argv += ["-D", str(max(1, round(duration_s))), "-d", str(bodies.directory / body)]
     for header in headers:
         argv += ["-H", header]
@@ -124,7 +137,8 @@ def h2load(
         timeout=duration_s + 60,
         check=False,
     )
-    return parse_h2load(done.stdout, done.stderr)
+    result = parse_h2load(done.stdout, done.stderr)
+    return dataclasses.replace(result, ok_per_s=result.ok_per_s * pipeline)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -205,6 +219,10 @@ def print_targets(rows: list[Row], inproc64: float) -> None:
         _find(rows, "relu-serve", "gRPC h2load x1 c16"),
         _find(rows, "relu-serve", "binary h2load x1 c16"),
     )
+    stream, piped = (
+        _find(rows, "relu-serve", f"gRPC stream h2load p{PIPELINE} x1 c16"),
+        _find(rows, "relu-serve", f"binary h2load p{PIPELINE} x1 c16"),
+    )
     targets = [
         (
             f"relu-serve binary c16 req/s vs the better peer ({best[0] if best else '-'})",
@@ -224,8 +242,19 @@ def print_targets(rows: list[Row], inproc64: float) -> None:
             0.6,
         ),
         (
-            "relu-serve gRPC vs HTTP/1.1 binary req/s (both h2load, c16)",
+            "relu-serve unary gRPC vs HTTP/1.1 binary req/s (h2load c16, 1 in flight each)",
             grpc.ok_per_s / h1.ok_per_s if grpc and h1 and h1.ok_per_s else None,
+            1.0,
+        ),
+        (
+            f"relu-serve gRPC stream vs HTTP/1.1 pipelined req/s (h2load c16, {PIPELINE} in "
+            "flight each)",
+            stream.ok_per_s / piped.ok_per_s if stream and piped and piped.ok_per_s else None,
+            1.0,
+        ),
+        (
+            f"relu-serve gRPC stream ({PIPELINE} in flight) vs HTTP/1.1 (1 in flight) req/s",
+            stream.ok_per_s / h1.ok_per_s if stream and h1 and h1.ok_per_s else None,
             1.0,
         ),
     ]

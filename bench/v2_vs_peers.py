@@ -41,13 +41,23 @@ SERVERS = ("relu-serve", "kserve", "mlserver")
 
 @dataclass(frozen=True)
 class Scenario:
-    kind: str  # "binary", "json", "h1", "grpc": the body and the load tool
+    #: The body and the load tool: "binary", "json" (wrk), "h1", "grpc" (h2load, one request
+    #: in flight per connection), "h1-pipelined", "grpc-stream" (h2load, peer_load.PIPELINE
+    #: requests in flight per connection: HTTP/1.1 pipelining, one ModelStreamInfer stream).
+    kind: str
     images: int
     connections: int
 
     @property
     def label(self) -> str:
-        body = {"binary": "binary", "json": "JSON", "h1": "binary h2load", "grpc": "gRPC h2load"}
+        body = {
+            "binary": "binary",
+            "json": "JSON",
+            "h1": "binary h2load",
+            "grpc": "gRPC h2load",
+            "h1-pipelined": f"binary h2load p{peer_load.PIPELINE}",
+            "grpc-stream": f"gRPC stream h2load p{peer_load.PIPELINE}",
+        }
         return f"{body[self.kind]} x{self.images} c{self.connections}"
 
 
@@ -84,6 +94,9 @@ def scenarios(server: str, quick: bool) -> list[Scenario]:
     if not quick:
         rows.append(Scenario("h1", 1, 16) if binary == "binary" else Scenario("json", 64, 1))
     rows.append(Scenario("grpc", 1, 16))
+    if server == "relu-serve":  # the peers serve no ModelStreamInfer: compared with our HTTP
+        rows += [Scenario("h1", 1, 16)] if quick else []
+        rows += [Scenario("h1-pipelined", 1, 16), Scenario("grpc-stream", 1, 16)]
     return rows
 
 
@@ -165,7 +178,9 @@ def check_answers(
     except (RuntimeError, ValueError, KeyError) as exc:
         failures["grpc"] = str(exc)
     if "binary" in failures:
-        failures["h1"] = failures["binary"]
+        failures["h1"] = failures["h1-pipelined"] = failures["binary"]
+    if "grpc" in failures:
+        failures["grpc-stream"] = failures["grpc"]
     return failures
 
 
@@ -215,7 +230,7 @@ def _drive(server: Server, row: Row, bodies: peer_load.Bodies, duration_s: float
                 server.http_port, INFER, bodies, s.kind, s.images, s.connections, duration_s
             )
         else:
-            port = server.grpc_port if s.kind == "grpc" else server.http_port
+            port = server.grpc_port if s.kind.startswith("grpc") else server.http_port
             failed_before = failed_inferences(server)
             result = peer_load.h2load(port, INFER, bodies, s.kind, s.connections, duration_s)
             row.result = _with_server_failures(result, failed_before, failed_inferences(server))
