@@ -5,6 +5,7 @@ more requests than the stream's window, API keys and the request metrics."""
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,26 @@ def test_every_message_is_counted_as_a_request(served) -> None:
     after = counts(client)
     moved = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k)}
     assert moved == {"OK": 5, "NOT_FOUND": 1, "UNAUTHENTICATED": 1}
+
+
+def test_a_stream_the_client_cancels_leaves_the_server_serving(served) -> None:
+    client, address = served
+    before = counts(client)
+    gate = threading.Event()
+
+    def messages() -> Iterator[pb.ModelInferRequest]:
+        yield relu_request(0, [1.0])
+        gate.wait(TIMEOUT_S)  # the stream stays open, half-sent, until it is cancelled
+
+    with grpc.insecure_channel(address) as channel:
+        call = channel.stream_stream(
+            ROUTE,
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelStreamInferResponse.FromString,
+        )(messages(), metadata=(("x-api-key", KEY),), timeout=TIMEOUT_S)
+        assert next(call).infer_response.id == "m0"
+        call.cancel()
+        gate.set()
+    assert [a.infer_response.id for a in stream(address, [relu_request(1, [2.0])])] == ["m1"]
+    after = counts(client)
+    assert after["OK"] - before.get("OK", 0) == 2
