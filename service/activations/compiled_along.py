@@ -20,6 +20,7 @@ if compiled.AVAILABLE:
         _LN2_HI,
         _LN2_LO,
         _exp,
+        _exp_short,
         _from_bits,
         _inline,
         _jit,
@@ -38,42 +39,38 @@ if compiled.AVAILABLE:
         big = k * _LN2_HI + (_log1p_unit(m - 1) + k * _LN2_LO)
         return _log1p_unit(r) if r < 1 else big
 
-    def _sum_python(a: Any) -> float:
-        """A vectorised sum (reassociated: float64 partial sums, for float32 results)."""
-        total = 0.0
-        for j in range(a.size):  # indexed: an iterator loop does not vectorise
-            total += a[j]
-        return total
+    def _sums_python(x: Any, m: float, e: Any, g: Any) -> tuple[float, ...]:
+        """One vectorised pass (reassociated: float64 partial sums, for float32 results) over a
+        row: sum e, sum g e, the e below the maximum m and the ties (x = m, whose e is exactly
+        1) apart, sum g."""
+        total = weighted = below = ties = g_total = 0.0
+        for j in range(x.size):  # indexed: an iterator loop does not vectorise
+            gj, top = np.float64(g[j]), np.float64(x[j]) == m
+            total += e[j]
+            weighted += gj * e[j]
+            below += 0.0 if top else e[j]
+            ties += 1.0 if top else 0.0
+            g_total += gj
+        return total, weighted, below, ties, g_total
 
-    _sum = compile_kernel(_sum_python, {"reassoc", "contract"})
+    _sums = compile_kernel(_sums_python, {"reassoc", "contract"})
 
     @_jit
-    def _softmax_row(
-        x: Any, m: float, g: Any, log: bool, value: Any, vjp: Any, e: Any, w: Any
-    ) -> None:
+    def _softmax_row(x: Any, m: float, g: Any, log: bool, value: Any, vjp: Any, e: Any) -> None:
         for j in range(x.size):
-            e[j] = _exp(max(np.float64(x[j]) - m, -200.0))
-        total = _sum(e)
+            e[j] = _exp_short(max(np.float64(x[j]) - m, -200.0))
+        # three passes instead of nine (ties, masks and sums apart): log_softmax 2.12 -> 1.77 ms
+        total, weighted, below, ties, g_total = _sums(x, m, e, g)
         inverse = 1 / total
         if log:
-            # log(total) as log1p(the terms below the maximum, whose e is exactly 1): log of a
-            # sum near 1 would cancel
-            for j in range(x.size):
-                w[j] = 1.0 if np.float64(x[j]) == m else 0.0
-            ties = _sum(w)
-            for j in range(x.size):
-                w[j] = e[j] if w[j] == 0 else 0.0
-            log_total = _log1p(_sum(w) + (ties - 1))
-            for j in range(x.size):
-                w[j] = np.float64(g[j])
-            dot = _sum(w)
+            # log(total) as log1p(the terms below the maximum and the ties beyond the first):
+            # log of a sum near 1 would cancel
+            log_total = _log1p(below + (ties - 1))
             for j in range(x.size):
                 value[j] = (np.float64(x[j]) - m) - log_total
-                vjp[j] = np.float64(g[j]) - (e[j] * inverse) * dot
+                vjp[j] = np.float64(g[j]) - (e[j] * inverse) * g_total
         else:
-            for j in range(x.size):
-                w[j] = np.float64(g[j]) * (e[j] * inverse)
-            dot = _sum(w)
+            dot = weighted * inverse  # sum g y
             for j in range(x.size):
                 y = e[j] * inverse
                 value[j] = y
@@ -81,9 +78,9 @@ if compiled.AVAILABLE:
 
     @_jit
     def _softmax_rows(x: Any, m: Any, g: Any, log: bool, value: Any, vjp: Any) -> None:
-        e, w = np.empty(x.shape[1]), np.empty(x.shape[1])
+        e = np.empty(x.shape[1])
         for i in range(x.shape[0]):
-            _softmax_row(x[i], np.float64(m[i]), g[i], log, value[i], vjp[i], e, w)
+            _softmax_row(x[i], np.float64(m[i]), g[i], log, value[i], vjp[i], e)
 
     @_jit
     def _glu_row(a: Any, b: Any, g: Any, value: Any, da: Any, db: Any) -> None:
