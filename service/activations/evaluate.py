@@ -76,7 +76,7 @@ def evaluate(
             arrays = _in_chunks(activation, chosen, x, g, p)
         else:
             arrays = _outputs(activation, chosen, x, g, p, {})
-        if activation.elementwise:
+        if activation.elementwise and not _one_pass(activation, chosen, x, p):
             _propagate_nan(x, arrays)
     used = {name: p[name] for name in params}
     return Evaluation(params=used, arrays=arrays)
@@ -183,11 +183,16 @@ def _chunkable(activation: Activation, chosen: list[str], x: Array, p: Any) -> b
     to the same piece of each output (a per-channel prelu weight would not). Not when one
     compiled pass makes every output: it needs no temporaries, and whole it is faster (gelu at
     1e6: 2.18 ms, against 2.34 ms in pieces)."""
-    if x.size <= CHUNK or not activation.elementwise:
-        return False
-    if fused.available(activation, x, p) and set(chosen) <= {"value", "grad", "vjp"}:
+    if x.size <= CHUNK or not activation.elementwise or _one_pass(activation, chosen, x, p):
         return False
     return not any(isinstance(v, np.ndarray) and v.ndim > 0 for v in dict(p).values())
+
+
+def _one_pass(activation: Activation, chosen: list[str], x: Array, p: Any) -> bool:
+    """Every chosen output comes from one compiled pass. Those kernels map NaN to NaN in value
+    and f' themselves (tests/unit/test_activations_compiled.py), so evaluate's NaN check, one
+    more pass over x (0.14 ms per 1e6 float32), is skipped for them."""
+    return fused.available(activation, x, p) and set(chosen) <= {"value", "grad", "vjp"}
 
 
 def _in_chunks(

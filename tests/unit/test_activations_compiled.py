@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.activations import REGISTRY, fused, get_activation
+from service.activations import REGISTRY, evaluate, fused, get_activation
 from tests.unit.test_activations_torch import grid
 
 FUSED = sorted(n for n, a in REGISTRY.items() if a.fused is not None and n == a.name)
@@ -54,6 +54,38 @@ def check_elementwise(activation, x, name):
         finite = ~np.isnan(x)  # NaN in -> NaN out is evaluate's job, for both paths
         assert ulps(value[finite], want_value[finite]).max() <= 1, (name, raw)
         assert ulps(grad[finite], want_grad[finite]).max() <= 1, (name, raw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", [n for n in FUSED if get_activation(n).elementwise])
+def test_elementwise_kernels_map_nan_to_nan_themselves(name, dtype):
+    # evaluate skips its NaN check (a pass over x) when one kernel makes every output
+    activation = get_activation(name)
+    x = np.array([np.nan, 1.0, -np.nan, -2.0, np.nan, np.inf, -np.inf], dtype)
+    x[2] = np.copysign(x[2], -1)  # -NaN
+    x.view(np.uint32 if dtype == np.float32 else np.uint64)[4] += 5  # another payload
+    extra = {"softplus": [{"beta": 2.0, "threshold": 5.0}], "celu": [{"alpha": 1.5}]}
+    for raw in [{}, *PARAMS.get(name, []), *extra.get(name, [])]:
+        p = activation.validate(raw)
+        if not fused.available(activation, x, p):
+            continue
+        with np.errstate(all="ignore"):
+            value, grad = fused.value_and_grad(activation, x, p)
+        for out in (value, grad):
+            assert np.array_equal(np.isnan(out), np.isnan(x)), (name, raw, out)
+
+
+def test_evaluate_keeps_nan_with_one_compiled_pass():
+    x = np.full(3 * 2**18, 0.5, np.float32)
+    x[[7, 2**18 + 1, x.size - 1]] = np.nan
+    g = np.ones_like(x)
+    for name in FUSED:
+        activation = get_activation(name)
+        if not activation.elementwise:
+            continue
+        arrays = evaluate(activation, x, activation.validate({}), ["value", "grad", "vjp"], g)
+        for out in arrays.arrays.values():
+            assert np.array_equal(np.isnan(out), np.isnan(x)), name
 
 
 def served_in_float64(name: str, raw: dict) -> bool:
