@@ -128,7 +128,12 @@ def test_the_guard_serves_a_raw_route_only_where_the_router_would(dry_run_model:
     for root in ("", "/api"):
         for path in paths:
             for method in ("GET", "POST", "PUT"):
-                scope = {"type": "http", "path": root + path, "root_path": root, "method": method}
+                scope: dict[str, object] = {
+                    "type": "http",
+                    "path": root + path,
+                    "root_path": root,
+                    "method": method,
+                }
                 route, child = _routers_choice(app, dict(scope))
                 mine = dict(scope)
                 found = raw.find(mine)
