@@ -12,7 +12,7 @@ import numpy as np
 from service import metrics
 from service.classifier.batching import MicroBatcher
 from service.classifier.model import Classifier
-from service.config import Settings, usable_cpus
+from service.config import Settings
 
 #: A batch runs inline on the event loop when ONNX Runtime needs at most this long for it. A hop
 #: to the ORT thread and back costs 35-70 us here (measured: 641 -> 537 us for a 64-image request
@@ -40,10 +40,6 @@ class Inference:
         self._metrics = settings.metrics
         self._unwatch: Callable[[], None] = lambda: None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="onnxruntime")
-        #: Big batches run in the executor's thread, so that the loop reads requests meanwhile,
-        #: unless this worker may use one CPU only: the thread would then just take turns with
-        #: the loop on that CPU, and each hand-off costs (thread wake-ups, a future, the GIL).
-        self.threaded = usable_cpus() > 1
         self._timeout_s = settings.request_timeout_ms / 1000
         self._max_batch_size = settings.max_batch_size
         self.inline_max_images = DEFAULT_INLINE_MAX_IMAGES
@@ -58,7 +54,7 @@ class Inference:
                 max_batch_size=settings.max_batch_size,
                 max_batch_delay_ms=settings.max_batch_delay_ms,
                 max_queued=settings.max_queue_images,
-                executor=self._executor if self.threaded else None,
+                executor=self._executor,
                 inline_max_items=self.inline_max_images,
             )
             self.run_now = self.batcher.run_now
@@ -102,7 +98,7 @@ class Inference:
         """Logits (N, classes) for a normalised float32 batch (N, C, H, W)."""
         if self.batcher is not None:
             return await self.batcher.submit(batch, self._timeout_s)
-        if len(batch) <= self.inline_max_images or not self.threaded:
+        if len(batch) <= self.inline_max_images:
             return self._run(batch)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._run, batch)

@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from service.classifier.inference import Inference
 from service.classifier.model import Classifier
@@ -36,42 +35,3 @@ def test_batched_and_direct_paths_give_the_same_logits(dry_run_model: Path) -> N
             await inference.stop()
 
     np.testing.assert_array_equal(asyncio.run(run(True)), asyncio.run(run(False)))
-
-
-def test_a_worker_on_one_cpu_runs_every_batch_in_the_event_loop(
-    dry_run_model: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On one CPU the executor's thread could only take turns with the loop: no hand-off."""
-    import threading
-
-    from service.classifier import inference as module
-
-    batch = np.zeros((64, 1, 8, 8), dtype=np.float32)
-    for cpus, in_loop in ((1, True), (2, False)):
-        monkeypatch.setattr(module, "usable_cpus", lambda cpus=cpus: cpus)
-        for batching in (True, False):
-            settings = Settings(model_path=dry_run_model, batching=batching, metrics=False)
-            classifier = Classifier.from_settings(settings)
-            threads: list[threading.Thread] = []
-            predict = classifier.predict
-
-            def recorded(x: np.ndarray, predict=predict, threads=threads) -> np.ndarray:  # type: ignore[no-untyped-def]
-                threads.append(threading.current_thread())
-                return predict(x)
-
-            classifier.predict = recorded  # type: ignore[method-assign,assignment]
-            inference = Inference(classifier, settings)
-            inference.inline_max_images = 8
-            if inference.batcher is not None:
-                inference.batcher.inline_max_items = 8
-
-            async def scenario(inference: Inference = inference) -> None:
-                inference.start()
-                try:
-                    await inference.logits(batch)
-                finally:
-                    await inference.stop()
-
-            asyncio.run(scenario())
-            assert inference.threaded is not in_loop
-            assert (threads == [threading.main_thread()]) is in_loop, (cpus, batching)
