@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from service import offload
-from service.classifier.predict import Predictor, parse_options
+from service.classifier.predict import DEFAULT_OPTIONS, Predictor, parse_options
 from service.classifier.preprocess import prepare
 from service.classifier.probabilities import softmax
 from service.codecs.v2_infer import InferRequest
@@ -144,8 +144,12 @@ class ClassifierModel:
         """The model's input from pixels (``prepare``: shapes, range, max_images) or from
         image files (decoded as /predict uploads are)."""
         images = tensor.name == IMAGES
-        given = self._options(request) if request.parameters else {}
-        options = parse_options(given, images=images, num_classes=self.num_classes)
+        given = self._options(request) if request.parameters else None
+        options = (
+            parse_options(given, images=images, num_classes=self.num_classes)
+            if given
+            else DEFAULT_OPTIONS  # what parse_options answers for no options
+        )
         limits = predictor.limits
         if not images:
             raw = decode(tensor, limits.max_elements)

@@ -83,7 +83,8 @@ def infer_handler(plane: DataPlane) -> Handler:
     async def infer(exchange: Exchange) -> Reply:
         params = exchange.scope["path_params"]
         headers = exchange.headers
-        header_length = _header_length(headers.get(HEADER_LENGTH))
+        value = headers.get(HEADER_LENGTH)  # usually ASCII digits alone: no call to read it
+        header_length = int(value) if value and value.isdigit() else _header_length(value)
         body: Any = await exchange.body()
         coding = headers.get(b"content-encoding")
         if coding is not None and _text(coding) not in ("", "identity"):
