@@ -4,8 +4,9 @@ Measured on /predict: FastAPI's per-request work (dependency solving, query vali
 Request and Response objects) cost several times the model's 15-50 us on a one-image request.
 Starlette routes accept a raw ASGI endpoint ("Endpoint is a class. Treat it as ASGI"); this
 route keeps FastAPI's OpenAPI operation, built from a documentation signature as for any
-route, and hands each request to the ASGI handler: routing, ``--root-path``, 404/405 and the
-middleware stay the framework's, and there is no second path to drift from it.
+route, and hands each request to the ASGI handler: ``--root-path``, 404/405 and the other
+routes stay the framework's, and there is no second path to drift from it. RawRoutes lets the
+guard serve the routing table's leading raw routes itself (the same routes, in the same order).
 """
 
 from __future__ import annotations
