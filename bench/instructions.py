@@ -181,34 +181,49 @@ def build_app(kind: str, model: Path) -> App:
     return ceiling
 
 
-#: --request v2: a KServe v2 binary-tensor infer of one zero image, as tritonclient sends it.
-V2_HEAD = orjson.dumps(
-    {
-        "inputs": [
-            {
-                "name": "input",
-                "shape": [1, 1, 8, 8],
-                "datatype": "FP32",
-                "parameters": {"binary_data_size": 256},
-            }
-        ],
-        "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
-    }
-)
-V2_BODY = V2_HEAD + bytes(256)
+def v2_body(images: int) -> tuple[bytes, bytes]:
+    """A KServe v2 binary-tensor infer of ``images`` 8x8 images as tritonclient sends it:
+    (JSON head, body). One image is all zeros; more are the v2 bench's (/predict's example
+    image plus clipped noise)."""
+    import numpy as np
+
+    pixels = np.zeros((1, 1, 8, 8), dtype=np.float32)
+    if images > 1:
+        example = np.array(ZERO, dtype=np.float32).reshape(1, 1, 8, 8)
+        noise = np.random.default_rng(0).normal(0, 1, (images, 1, 8, 8))
+        pixels = np.clip(example + noise, 0, 16).astype(np.float32)
+    head = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(pixels.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": pixels.nbytes},
+                }
+            ],
+            "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
+        }
+    )
+    return head, head + pixels.tobytes()
+
+
+#: --request kinds: /predict's JSON body, a one-image v2 binary infer, a 64-image one.
+REQUESTS = ("predict", "v2", "v2x64")
 
 
 def request_of(kind: str) -> tuple[dict[str, Any], bytes, bytes]:
     """The scope, body and a marker every good answer holds, of a ``--request`` kind."""
     if kind == "predict":
         return request_scope("POST", "/predict", BODY), BODY, b'"predictions"'
-    scope = request_scope("POST", "/v2/models/relu_cnn/infer", V2_BODY)
+    head, body = v2_body(64 if kind == "v2x64" else 1)
+    scope = request_scope("POST", "/v2/models/relu_cnn/infer", body)
     scope["headers"] = [
         (b"host", b"127.0.0.1:8000"),
-        (b"inference-header-content-length", b"%d" % len(V2_HEAD)),
-        (b"content-length", b"%d" % len(V2_BODY)),
+        (b"inference-header-content-length", b"%d" % len(head)),
+        (b"content-length", b"%d" % len(body)),
     ]
-    return scope, V2_BODY, b'"binary_data_size"'
+    return scope, body, b'"binary_data_size"'
 
 
 async def send_requests(app: App, count: int, kind: str = "predict") -> None:
@@ -367,6 +382,8 @@ class Figures:
     seconds: float = 0.0
     skipped: str | None = None  # why instructions were not counted
     outputs: dict[str, Path] = field(default_factory=dict)  # app -> its callgrind file
+    #: relu-serve's request kind (``--request``); the ceiling always answers /predict.
+    request: str = "predict"
 
     @property
     def ratio(self) -> float | None:
@@ -401,10 +418,14 @@ def run_driver_process(argv: Sequence[str], env: dict[str, str], what: str) -> d
     raise RuntimeError(f"{what} failed (status {done.returncode}):\n" + "\n".join(mine[-25:]))
 
 
-def time_app(app: str, model: Path, requests: int = 1000, blocks: int = 5) -> dict[str, Any]:
+def time_app(
+    app: str, model: Path, requests: int = 1000, blocks: int = 5, request: str = "predict"
+) -> dict[str, Any]:
     """In-process microseconds per request, natively: the best of ``blocks`` blocks (on the
     server core if taskset can put it there, as the wrk rows' servers are)."""
     argv = driver_argv(app, model, [requests], "--warmup", "500", "--repeat", str(blocks))
+    if app == "relu":
+        argv += ["--request", request]
     if shutil.which("taskset"):
         argv = c.pinned(c.SERVER_CPU, argv)
     return run_driver_process(argv, driver_env(model), f"in-process timing of {APPS[app]}")
@@ -416,7 +437,7 @@ def time_apps(figures: Figures, processes: int = TIMING_PROCESSES) -> None:
     for the ceiling), so more blocks in one process do not help; more processes do."""
     for _ in range(processes):
         for app, f in figures.apps.items():
-            result = time_app(app, figures.model)
+            result = time_app(app, figures.model, request=figures.request)
             best = result["us_per_request"][0]
             f.us_per_request = min(best, f.us_per_request or best)
             if f.inline_max_images is None:
@@ -473,9 +494,11 @@ def count_instructions(figures: Figures, model: Path, work: Path, jobs: int) -> 
 
 
 def pin_args(figures: Figures, app: str) -> list[str]:
-    """Driver options that give relu-serve the inline limit it calibrated natively."""
+    """Driver options that give relu-serve the inline limit it calibrated natively, and its
+    request kind (the ceiling serves /predict only)."""
     inline = figures.apps[app].inline_max_images
-    return ["--inline-max-images", str(inline)] if inline is not None else []
+    pinned = ["--inline-max-images", str(inline)] if inline is not None else []
+    return [*pinned, "--request", figures.request] if app == "relu" else pinned
 
 
 @contextmanager
@@ -495,6 +518,7 @@ def instructions_per_request(
     jobs: int = 2,
     keep: Path | None = None,
     profile: int = 0,
+    request: str = "predict",
 ) -> Figures:
     """Both apps' in-process us per request and, with valgrind, instructions per request.
 
@@ -504,7 +528,7 @@ def instructions_per_request(
     if not 0 < counts[0] < counts[1]:
         raise ValueError(f"counts must be 0 < N1 < N2, got {counts}")
     started = time.monotonic()
-    figures = Figures(model, {app: AppFigures() for app in APPS}, counts)
+    figures = Figures(model, {app: AppFigures() for app in APPS}, counts, request=request)
     time_apps(figures)
     if shutil.which("valgrind") is None:
         figures.skipped = f"valgrind is not installed; install it with: {c.VALGRIND_HINT}"
@@ -521,7 +545,11 @@ def instructions_per_request(
 
 
 def print_figures(figures: Figures) -> None:
-    print("\nPOST /predict, JSON body, one 8x8 image, ASGI app called in-process (no server):")
+    what = {"v2": "a v2 binary infer, one", "v2x64": "a v2 binary infer, 64"}.get(
+        figures.request, "POST /predict, JSON body, one"
+    )
+    print(f"\nrelu-serve: {what} 8x8 image(s); ceiling: POST /predict, JSON body; ASGI app")
+    print("called in-process (no server):")
     for app, name in APPS.items():
         f = figures.apps[app]
         count = f"{f.instructions:11,.0f} instructions" if f.instructions else f"{'-':>24}"
@@ -678,7 +706,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--count-calls", type=int, default=0, help="driver: count Python calls")
     parser.add_argument("--inline-max-images", type=int, help="driver: pin relu-serve's inline")
     parser.add_argument(
-        "--request", choices=("predict", "v2"), default="predict", help="driver: what to send"
+        "--request", choices=REQUESTS, default="predict", help="driver: what to send"
     )
     parser.add_argument("--ready-timeout", type=float, default=1200.0, help="driver: seconds")
     parser.add_argument(
@@ -704,7 +732,12 @@ def main(argv: list[str] | None = None) -> int:
     for run in range(args.runs):
         keep = args.keep / f"run{run + 1}" if args.keep and args.runs > 1 else args.keep
         figures = instructions_per_request(
-            args.model, counts=tuple(args.counts), jobs=args.jobs, keep=keep, profile=args.profile
+            args.model,
+            counts=tuple(args.counts),
+            jobs=args.jobs,
+            keep=keep,
+            profile=args.profile,
+            request=args.request,
         )
         print_figures(figures)
         print(target_line(figures), flush=True)

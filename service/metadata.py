@@ -73,8 +73,14 @@ class ModelMetadata:
         return len(self.labels)
 
     def normalize(self, raw: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
-        """Raw values -> the model's input: ``standardize(to_unit(raw))``, as in training."""
-        return standardize(to_unit(raw, self.input_range), self.mean, self.std)
+        """Raw values -> the model's input: ``standardize(to_unit(raw))``, as in training (the
+        same four operations, written out: two calls less on every request)."""
+        low, high = self.input_range
+        x: np.ndarray[Any, np.dtype[np.float32]] = np.subtract(raw, low, dtype=np.float32)
+        x /= high - low
+        x -= self.mean
+        x /= self.std
+        return x
 
     def raw(self, x: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
         """The model's input -> raw values: ``normalize`` undone, in float64."""

@@ -50,6 +50,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False
         self._began = 0.0
+        #: A request began in the data being parsed (its header timer is not armed yet).
+        self._begun = False
 
     @classmethod
     def configure(cls, settings: Settings) -> None:
@@ -72,8 +74,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return  # refused: what the client still sends is read and dropped
         if self._in_headers:
             self._header_bytes += len(data)
-        elif self._in_body:
-            self._arm(self.body_timeout_s)
         super().data_received(data)
         if self._in_headers and self._header_bytes > self.max_header_bytes:
             self._refuse(
@@ -81,23 +81,29 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 "Request Header Fields Too Large",
                 f"the request headers exceed the limit of {self.max_header_bytes} bytes",
             )
+        elif self._in_body or (self._in_headers and self._begun):
+            # Part of a request is still to come: its timer runs from now (a body's restarts
+            # with each piece). Armed here, not as the parser reaches each part: a request
+            # that arrives whole (the usual case) then never arms one.
+            self._begun = False
+            self._arm(self.body_timeout_s if self._in_body else self.header_timeout_s)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._began = self.loop.time()
+        self._begun = True
         if not self._in_headers:  # the next request on a kept-alive connection
             self._in_headers, self._header_bytes = True, 0
-            self._arm(self.header_timeout_s)
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
         self._in_body = True
-        self._arm(self.body_timeout_s)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._in_body = False
-        self._disarm()
+        if self._timer is not None:
+            self._disarm()
         super().on_message_complete()
 
     def _arm(self, seconds: float) -> None:

@@ -6,7 +6,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from service.api.routing import ClientGone, Exchange
+from service.api.exchange import ClientGone, Exchange
 from service.errors import InvalidInput, TooLarge
 
 

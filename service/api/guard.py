@@ -77,19 +77,24 @@ _PLAYGROUND_HEADERS = [
 ]
 
 
+_PAGE_PATHS = (*_DOCS_PATHS, "/playground")
+
+
 def _page_headers(path: str) -> list[tuple[bytes, bytes]]:
-    """The security headers of the pages a browser renders; none for the API."""
-    if path.startswith(_DOCS_PATHS):
-        return _DOCS_HEADERS
-    if path.startswith("/playground"):
-        return _PLAYGROUND_HEADERS
-    return []
+    """The security headers of the pages a browser renders (``path`` is one of _PAGE_PATHS)."""
+    return _DOCS_HEADERS if path.startswith(_DOCS_PATHS) else _PLAYGROUND_HEADERS
+
+
+def _no_route(scope: Scope) -> None:
+    return None
 
 
 class Guard:
     """The middleware; ``api_keys`` empty means no authentication. ``meter`` counts the answers
     (None: metrics off), ``access_log`` logs a line per request, ``open_paths`` are served
-    without a key, ``resolve`` names the route of a request the router never saw (a 401)."""
+    without a key, ``resolve`` names the route of a request the router never saw (a 401),
+    ``find`` returns the app of a route the guard serves itself (service.api.routing.RawRoutes),
+    None for the rest, which go to ``app``."""
 
     def __init__(
         self,
@@ -100,6 +105,7 @@ class Guard:
         access_log: bool = False,
         open_paths: tuple[str, ...] = OPEN_PATHS,
         resolve: Callable[[Scope], str] = lambda scope: UNMATCHED,
+        find: Callable[[Scope], ASGIApp | None] = _no_route,
     ) -> None:
         self.app = app
         self.keys = [key.encode() for key in api_keys]
@@ -107,6 +113,7 @@ class Guard:
         self.access_log = access_log
         self.open_paths = open_paths
         self.resolve = resolve
+        self.find = find
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,7 +125,8 @@ class Guard:
         state["request_id"] = request_id
         token = REQUEST_ID.set(request_id)
         path = scope["path"].removeprefix(scope.get("root_path", ""))
-        extra = _headers(path, request_id)
+        extra = [(b"x-request-id", request_id.encode())]
+        extra += _page_headers(path) if path.startswith(_PAGE_PATHS) else ()
         method = scope["method"]
         head = method == "HEAD"
         if head:
@@ -138,7 +146,7 @@ class Guard:
             if self.keys and not path.startswith(self.open_paths) and not self._allowed(scope):
                 await _unauthorized(guarded_send, request_id, v2=_is_v2(path))
             else:
-                await self.app(scope, receive, guarded_send)
+                await (self.find(scope) or self.app)(scope, receive, guarded_send)
         except Exception:
             log.exception("internal error while serving %s %s", method, path)
             if not status:
@@ -187,11 +195,6 @@ class Guard:
         for key in self.keys:
             found |= hmac.compare_digest(key, given)
         return found
-
-
-def _headers(path: str, request_id: str) -> list[tuple[bytes, bytes]]:
-    """The headers the guard adds to every answer: the request id, the pages' security headers."""
-    return [(b"x-request-id", request_id.encode()), *_page_headers(path)]
 
 
 def _request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:

@@ -4,8 +4,9 @@ Measured on /predict: FastAPI's per-request work (dependency solving, query vali
 Request and Response objects) cost several times the model's 15-50 us on a one-image request.
 Starlette routes accept a raw ASGI endpoint ("Endpoint is a class. Treat it as ASGI"); this
 route keeps FastAPI's OpenAPI operation, built from a documentation signature as for any
-route, and hands each request to the ASGI handler: routing, ``--root-path``, 404/405 and the
-middleware stay the framework's, and there is no second path to drift from it.
+route, and hands each request to the ASGI handler: ``--root-path``, 404/405 and the other
+routes stay the framework's, and there is no second path to drift from it. RawRoutes lets the
+guard serve the routing table's leading raw routes itself (the same routes, in the same order).
 """
 
 from __future__ import annotations
@@ -13,30 +14,27 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from fastapi.routing import APIRoute
-from starlette.routing import Match
-from starlette.types import Message, Receive, Scope, Send
+from starlette._utils import get_route_path
+from starlette.convertors import StringConvertor
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.errors import describe
+from service.api.exchange import ClientGone, Exchange
 from service.api.responses import ORJSON_OPTIONS
-from service.codecs import Body
-from service.errors import ServiceError, TooLarge
+from service.errors import ServiceError
 from service.offload import ByteBudget
 from service.runtime import Runtime
 
-Handler = Callable[["Exchange"], Awaitable[Any]]
+Handler = Callable[[Exchange], Awaitable[Any]]
 _JSON = [(b"content-type", b"application/json")]
-_JSON_MEDIA = "application/json"
 _HELD = ByteBudget.KEY
-#: Bodies up to this size are not counted in max_inflight_bytes: max_connections of them hold
-#: at most 128 MiB at the defaults, and the common small request skips the bookkeeping.
-UNBUDGETED_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass sets each field through object.__setattr__
 class Reply:
     """An answer already rendered: the body (bytes, or its parts in order), its media type and
     extra headers. Parts are sent as they are, in pieces of at most a MiB, never joined."""
@@ -47,7 +45,8 @@ class Reply:
 
 
 class AsgiRoute(APIRoute):
-    """An APIRoute documented from ``endpoint`` and served by ``handler(exchange) -> answer``.
+    """An APIRoute documented from ``endpoint`` and served by ``handler(exchange) -> answer``
+    (``headers``: the request headers, lower case, the handler reads from the exchange).
 
     A Reply is sent as it is, any other answer rendered as JSON, with status 200; a
     ServiceError becomes the status and ``{"detail": ...}`` of the one error table
@@ -61,31 +60,57 @@ class AsgiRoute(APIRoute):
         *,
         handler: Handler,
         runtime: Runtime,
+        headers: frozenset[bytes] = frozenset(),
         **kwargs: Any,
     ) -> None:
         super().__init__(path, endpoint, **kwargs)
         self.handler = handler
+        #: The request headers (lower case) the handler reads from ``exchange.headers``.
+        self.wanted = headers
         # Bound once per app: no app.state lookups (a Python __getattr__ each) per request.
         self.runtime = runtime
         self.max_body_bytes = runtime.settings.max_body_bytes
-        self.app = self._serve
+        self.app = self.serve
         #: The path's literal start ("/v2/models/" of "/v2/models/{model_name}/infer").
         self.literal = path.split("{", 1)[0]
+        self.allowed = frozenset(self.methods or ())
+        self.converted = [
+            (key, convertor)
+            for key, convertor in self.param_convertors.items()
+            if not isinstance(convertor, StringConvertor)
+        ]
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        """No match at once when the path's literal start is nowhere in the request's path (it
-        then cannot start the path under any root path): the router tries these routes first,
-        and the framework's own test costs four Python calls and a regex per route."""
-        if self.literal not in scope.get("path", ""):
+        """Starlette's Route.matches in one call (the framework's costs four and a regex per
+        route, and the router tries these routes first): no match at once when the path's
+        literal start is nowhere in the request's path (it then cannot start the path under
+        any root path). FastAPI's included-router context never applies: create_app puts these
+        routes in the app's own table."""
+        if self.literal not in scope.get("path", "") or scope["type"] != "http":
             return Match.NONE, {}
-        return super().matches(scope)
+        child = self._child(scope, get_route_path(scope) if scope.get("root_path") else None)
+        if child is None:
+            return Match.NONE, {}
+        return (Match.FULL if scope["method"] in self.allowed else Match.PARTIAL), child
+
+    def _child(self, scope: Scope, route_path: str | None) -> Scope | None:
+        """The child scope (endpoint, path parameters, route) when the path matches."""
+        found = self.path_regex.match(scope["path"] if route_path is None else route_path)
+        if found is None:
+            return None
+        params: dict[str, Any] = found.groupdict()
+        for key, convertor in self.converted:  # a str parameter is its text as it is
+            params[key] = convertor.convert(params[key])
+        if scope.get("path_params"):
+            params = {**scope["path_params"], **params}
+        return {"endpoint": self.endpoint, "path_params": params, "route": self}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Straight to the handler for an allowed method; anything else (405) the framework's
         way. (FastAPI's handle first looks for an included router's context: these routes are
         placed in the app's own table by create_app, never included, so there is none.)"""
         if self.methods and scope["method"] in self.methods:
-            await self._serve(scope, receive, send)
+            await self.serve(scope, receive, send)
         else:
             await super().handle(scope, receive, send)
 
@@ -100,10 +125,12 @@ class AsgiRoute(APIRoute):
             extra,
         )
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One request of an allowed method, whatever routed it here."""
         runtime = self.runtime
         try:
-            answer = await self.handler(Exchange(scope, receive, runtime, self.max_body_bytes))
+            exchange = Exchange(scope, receive, runtime, self.max_body_bytes, self.wanted)
+            answer = await self.handler(exchange)
             status, headers = 200, _JSON
         except ServiceError as exc:
             status, answer, extra = self.error_answer(exc, scope)
@@ -126,6 +153,40 @@ class AsgiRoute(APIRoute):
         await send({"type": "http.response.body", "body": payload})
 
 
+class RawRoutes:
+    """The AsgiRoutes at the head of the router's table, served from the guard: a request one
+    of them matches fully (path and method) skips the layers between the guard and the router
+    (exception handlers, exit stack, the router's loop), which it does not use: an AsgiRoute
+    answers its domain errors itself and declares no dependencies. Everything else (other
+    routes, 404, 405) goes down the stack, where the router tries the same routes first in the
+    same order, so both reach the same route: there is one routing table, read twice."""
+
+    def __init__(self, routes: Sequence[BaseRoute], router: ASGIApp) -> None:
+        self.router = router
+        self.routes: list[AsgiRoute] = []
+        for route in routes:
+            if not isinstance(route, AsgiRoute):
+                break
+            self.routes.append(route)
+        self.literals = tuple(route.literal for route in self.routes)
+
+    def find(self, scope: Scope) -> Callable[[Scope, Receive, Send], Awaitable[None]] | None:
+        """The route that serves this http request, its path parameters and route put in the
+        scope as the router puts them; None when none of these routes fully matches."""
+        route_path = get_route_path(scope) if scope.get("root_path") else scope["path"]
+        if not route_path.startswith(self.literals):
+            return None
+        method = scope["method"]
+        for route in self.routes:
+            if route_path.startswith(route.literal) and method in route.allowed:
+                child = route._child(scope, route_path)
+                if child is not None:
+                    scope.update(child)
+                    scope.setdefault("router", self.router)
+                    return route.serve
+        return None
+
+
 #: The largest piece of a streamed answer: the server's write buffer holds about this much.
 _PIECE = 1024 * 1024
 
@@ -145,140 +206,8 @@ async def _send_parts(
     await send({"type": "http.response.body", "body": b""})
 
 
-#: Content-Type values as clients send them most often, and the media type each one names.
-_MEDIA = {
-    value.encode(): value
-    for value in ("application/json", "application/x-npy", "application/x-npz")
-}
-
-
-def _media_type(value: bytes) -> str:
-    """The media type of a Content-Type value: lower case, parameters dropped."""
-    return value.decode("latin-1").split(";", 1)[0].strip().lower()
-
-
 def _encode(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-
-
-class ClientGone(Exception):
-    """The client disconnected before its body arrived: there is no one to answer."""
-
-
-class Exchange:
-    """One request as a handler sees it: media type, query options, the body within a limit."""
-
-    __slots__ = ("length", "max_body_bytes", "media", "receive", "runtime", "scope")
-
-    def __init__(
-        self, scope: Scope, receive: Receive, runtime: Runtime, max_body_bytes: int
-    ) -> None:
-        self.scope, self.receive, self.runtime = scope, receive, runtime
-        self.max_body_bytes = max_body_bytes
-        self.media, self.length = "", None
-        for key, value in scope["headers"]:
-            if key == b"content-type":
-                self.media = _MEDIA.get(value) or _media_type(value)
-            elif key == b"content-length" and value.isdigit():
-                self.length = int(value)
-
-    def query(self, names: frozenset[str] | None = None) -> dict[str, str]:
-        """Query parameters (the last of repeated ones), only ``names`` when given."""
-        if not self.scope["query_string"]:
-            return {}
-        return {k: v for k, v in self.query_items() if names is None or k in names}
-
-    def query_items(self) -> list[tuple[str, str]]:
-        """Every query parameter in order, blank values kept (``?top_k=`` is an error, not 3)."""
-        raw = self.scope["query_string"]
-        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
-
-    async def body(self) -> Body:
-        """The whole body, refused with TooLarge as soon as it passes the limit of its media
-        type (max_json_bytes for JSON, else max_body_bytes): at once for a declared
-        Content-Length over it, else once the chunks received add up past it. Its bytes are
-        held in the worker's max_inflight_bytes budget until the request ends.
-
-        A body in one piece comes as it is; one in many is copied piece by piece into a
-        bytearray of its declared length (a join at the end would copy it all at once, holding
-        the event loop for ~0.5 ms per MiB).
-        """
-        limit = self._admit()
-        chunks: list[bytes] = []
-        filled = bytearray()
-        received = 0
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk: bytes = message.get("body", b"")
-            received += len(chunk)
-            self._count(received, len(chunk), limit)
-            more = message.get("more_body", False)
-            if not more and received == len(chunk):
-                return chunk  # the whole body in one piece: the common case
-            if self.length is None:
-                chunks.append(chunk)
-            else:
-                if not filled:
-                    filled = bytearray(self.length)
-                filled[received - len(chunk) : received] = chunk
-            if not more:
-                break
-        if self.length is None:
-            return b"".join(chunks)
-        del filled[received:]  # a client that sent less than it declared
-        return filled
-
-    def bounded_receive(self) -> Receive:
-        """``receive`` that raises TooLarge once the body passes its limit, and holds its bytes
-        in the in-flight budget (Overloaded when that is spent), for readers that pull the body
-        themselves (the multipart parser).
-
-        Every route that reads a body reads it through this or ``body`` (they are all
-        AsgiRoutes), so the limits need no middleware in front of every request.
-        """
-        limit = self._admit()
-        received = 0
-        receive = self.receive
-
-        async def bounded() -> Message:
-            nonlocal received
-            message = await receive()
-            size = len(message.get("body", b""))
-            received += size
-            self._count(received, size, limit)
-            return message
-
-        return bounded
-
-    def _admit(self) -> int:
-        """The body limit of this request's media type, once a declared Content-Length is
-        within it and held in the in-flight budget."""
-        settings = self.runtime.settings
-        limit = min(settings.max_json_bytes, self.max_body_bytes)
-        if self.media != _JSON_MEDIA:
-            limit = self.max_body_bytes
-        if self.length is not None and self.length > limit:
-            raise body_too_large(limit, self.media)
-        if self.length and self.length > UNBUDGETED_BYTES:
-            self.runtime.inflight.take(self.scope, self.length)
-        return limit
-
-    def _count(self, received: int, size: int, limit: int) -> None:
-        """``size`` more bytes arrived, ``received`` in all: past the limit, TooLarge; without
-        a declared length, they are held in the in-flight budget as they come."""
-        if received > limit:
-            raise body_too_large(limit, self.media)
-        if self.length is None and received > UNBUDGETED_BYTES:
-            self.runtime.inflight.take(self.scope, size)
-
-
-def body_too_large(max_bytes: int, media: str = "") -> TooLarge:
-    """The one 413 for a body over the limit, wherever it is noticed (header or stream)."""
-    if media == _JSON_MEDIA:
-        return TooLarge(
-            f"the JSON body exceeds the limit of {max_bytes} bytes (max_json_bytes); send big "
-            "arrays as application/x-npy"
-        )
-    return TooLarge(f"the request body exceeds the limit of {max_bytes} bytes")
+    encoded = []
+    for key, value in headers.items():  # a loop: a comprehension is one more call on 3.11
+        encoded.append((key.lower().encode("latin-1"), value.encode("latin-1")))
+    return encoded

@@ -6,7 +6,9 @@ with the request id, the connection kept), telemetry is off and every body is re
 limit by the routes' Exchange: those three layers would cost each request three more calls and
 a wrapped ``send`` for nothing. The rest is FastAPI's own order: user middleware (CORS, which
 must see a preflight before the guard asks it for a key), then the guard, ExceptionMiddleware
-(HTTPException and the domain errors' handlers), AsyncExitStackMiddleware, the router.
+(HTTPException and the domain errors' handlers), AsyncExitStackMiddleware, the router. The
+raw routes at the head of the routing table (service.api.routing.RawRoutes) are served from the
+guard: they use none of the layers between it and the router.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Scope
 
 from service.api.guard import OPEN_PATHS, Guard
+from service.api.routing import RawRoutes
 from service.config import Settings
 from service.metrics import TALLY, UNMATCHED
 
@@ -41,6 +44,7 @@ def install(app: FastAPI, *, api_keys: Iterable[str], settings: Settings) -> Non
             access_log=settings.access_log,
             open_paths=open_paths,
             resolve=_resolver(app),
+            find=RawRoutes(app.router.routes, app.router).find,
         )
         for middleware in reversed(app.user_middleware):
             stack = middleware.cls(stack, *middleware.args, **middleware.kwargs)

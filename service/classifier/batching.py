@@ -202,6 +202,10 @@ class MicroBatcher:
                 self._busy = False
             self._expected_requests = len(entries)
             self._record(images, len(entries), started - entries[0].enqueued)
+            if self._queue and self._inline(images):
+                # A batch run inline never yielded: let its callers answer (and the loop read
+                # new requests) before the next one, else answers wait for the whole queue.
+                await asyncio.sleep(0)
 
     async def _run_batch(
         self, loop: asyncio.AbstractEventLoop, entries: list[_Entry], images: int
@@ -211,7 +215,7 @@ class MicroBatcher:
             entries[0].items if len(entries) == 1 else np.concatenate([e.items for e in entries])
         )
         try:
-            if self._executor is None or images <= self.inline_max_items:
+            if self._inline(images):
                 output = self._run(batch)
             else:
                 output = await loop.run_in_executor(self._executor, self._run, batch)
@@ -226,6 +230,10 @@ class MicroBatcher:
             if not entry.future.done():
                 entry.future.set_result(output[offset : offset + size])
             offset += size
+
+    def _inline(self, images: int) -> bool:
+        """Whether a batch of ``images`` runs on the event loop rather than in the executor."""
+        return self._executor is None or images <= self.inline_max_items
 
     async def _gather_more(self, entries: list[_Entry], images: int) -> int:
         deadline = time.perf_counter() + self._delay_s

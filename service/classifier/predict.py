@@ -62,7 +62,7 @@ _TEXT = {"text": True}
 _Options = TypeVar("_Options", bound=BaseModel)
 #: Every option's name, in the order they are documented.
 OPTIONS = tuple(PredictOptions.model_fields)
-_DEFAULTS = PredictOptions()
+DEFAULT_OPTIONS = PredictOptions()
 
 
 def parse_options(
@@ -79,7 +79,7 @@ def parse_options(
     never true or 3.0.
     """
     if not values and not text:
-        return _DEFAULTS
+        return DEFAULT_OPTIONS
     options = validated(PredictOptions, values, text, keys=("inputs",))
     given = {*values, *(text or ())}
     if images and "normalized" in given:

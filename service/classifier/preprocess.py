@@ -46,13 +46,14 @@ def prepare(
         raise InvalidInput(f"inputs must be numbers, got dtype {raw.dtype}")
     if raw.size == 0:
         raise InvalidInput(f"inputs hold no images (shape {list(raw.shape)}); send at least one")
-    batch = _as_batch(raw, meta.input_shape)
+    shape = meta.input_shape
+    batch = raw if raw.ndim == 4 and raw.shape[1:] == shape else _as_batch(raw, shape)
     if batch.shape[0] > max_images:
         raise TooLarge(f"{batch.shape[0]} images in one request exceeds the limit of {max_images}")
     if not normalized:
         _check_range(batch, meta.input_range)
     if batch.dtype.itemsize <= 4:
-        out = _to_input(batch, meta, normalized)
+        out = np.ascontiguousarray(batch, FLOAT32) if normalized else meta.normalize(batch)
     else:  # float64 beyond float32's range becomes inf, refused below
         with np.errstate(over="ignore", invalid="ignore"):
             out = _to_input(batch, meta, normalized)

@@ -20,7 +20,7 @@ _NUMBER_TYPES = frozenset({int, float})
 _SMALL_BODY = 64 * 1024
 
 
-def parse_json(body: Body) -> Any:
+def parse_json(body: Body | memoryview) -> Any:
     """Decode a JSON body with orjson; a malformed one (NaN and Infinity included) is InvalidInput."""
     try:
         return orjson.loads(body)

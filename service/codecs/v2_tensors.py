@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ _NAMES = {dtype: name for name, dtype in DTYPES.items()}
 #: Most dimensions a tensor may have.
 MAX_RANK = 8
 _LENGTH = struct.Struct("<I")
+#: Byte orders already little-endian (``|``: one byte, no order).
+_LITTLE = ("<", "|", "=") if sys.byteorder == "little" else ("<", "|")
 
 
 @dataclass
@@ -203,8 +206,9 @@ def encode_raw(array: np.ndarray[Any, Any]) -> bytes | memoryview:
     """An output's blob: little-endian, row-major; BYTES as length-prefixed elements."""
     if array.dtype.kind == "O":
         return b"".join(_LENGTH.pack(len(item)) + item for item in _as_bytes(array))
-    little = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
-    return little.data.cast("B")
+    if array.dtype.byteorder not in _LITTLE or not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
+    return array.data.cast("B")
 
 
 def encode_list(array: np.ndarray[Any, Any]) -> Any:

@@ -17,7 +17,7 @@ from service.codecs.v2_tensors import Tensor, decode
 from service.config import Settings
 from service.errors import InvalidInput, excerpt
 from service.v2.model import inputs_by_name, own_parameters, tensor_meta
-from service.v2.stats import Phases
+from service.v2.stats import Phases, clock
 
 X, GRAD_OUTPUT = "x", "grad_output"
 #: The precisions the activations compute in (the input's own).
@@ -69,7 +69,7 @@ class ActivationModel:
     async def infer(
         self, request: InferRequest, names: list[str], phases: Phases
     ) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
-        phases.mark("queue")  # from the request's arrival until its model runs it
+        phases.append(clock())  # queue ends: from the request's arrival until its model runs it
         activation = self.activation
         validated = activation.validate(_parameters(request))
         inputs = inputs_by_name(self.name, request.inputs, (X, GRAD_OUTPUT))
@@ -78,11 +78,11 @@ class ActivationModel:
         x = self._array(inputs[X])
         g = self._array(inputs[GRAD_OUTPUT]) if GRAD_OUTPUT in inputs else None
         chosen = names or default_outputs(activation, grad_output=g is not None)
-        phases.mark("compute_input")
+        phases.append(clock())  # compute_input ends
         result: Evaluation = await offload.by_size(
             x.nbytes, self.deadline_s, evaluate, activation, x, validated, chosen, g
         )
-        phases.mark("compute_infer")
+        phases.append(clock())  # compute_infer ends
         return dict(result.arrays), 1
 
     def _array(self, tensor: Tensor) -> np.ndarray[Any, Any]:

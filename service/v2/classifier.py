@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from service import offload
-from service.classifier.predict import Predictor, parse_options
+from service.classifier.predict import DEFAULT_OPTIONS, Predictor, parse_options
 from service.classifier.preprocess import prepare
 from service.classifier.probabilities import softmax
 from service.codecs.v2_infer import InferRequest
@@ -19,7 +19,7 @@ from service.errors import InvalidInput, excerpt
 from service.metadata import INPUT_NAME, OUTPUT_NAME
 from service.runtime import Runtime
 from service.v2.model import inputs_by_name, own_parameters, tensor_meta
-from service.v2.stats import Phases
+from service.v2.stats import Phases, clock
 
 IMAGES = "images"
 PROBABILITIES = "probabilities"
@@ -28,6 +28,8 @@ PROBABILITIES = "probabilities"
 #: probabilities.
 OOD_HAMMING, OOD_ENERGY = "ood_hamming", "ood_energy"
 OOD = {OOD_HAMMING: ("hamming", np.int32, "INT32"), OOD_ENERGY: ("energy", np.float32, "FP32")}
+#: The model's inputs: raw pixels or image files, one of them per request.
+INPUTS = (INPUT_NAME, IMAGES)
 #: The options of /predict that apply to a tensor of the model (the others shape its JSON).
 OPTIONS = ("normalized", "invert")
 
@@ -42,6 +44,7 @@ class ClassifierModel:
         classifier = runtime.loaded_classifier()
         self.meta = classifier.metadata
         self.name, self.version = self.meta.name, self.meta.version
+        self.num_classes = self.meta.num_classes
         self.labels: Sequence[str] | None = self.meta.labels
 
     @property
@@ -103,21 +106,27 @@ class ClassifierModel:
     async def infer(
         self, request: InferRequest, names: list[str], phases: Phases
     ) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
-        phases.mark("queue")  # from the request's arrival until its model runs it
+        phases.append(clock())  # queue ends: from the request's arrival until its model runs it
         predictor = self.runtime.ready_predictor()
-        inputs = inputs_by_name(self.name, request.inputs, (INPUT_NAME, IMAGES))
-        if len(inputs) != 1:
-            raise InvalidInput(f"send one input: {INPUT_NAME} (pixels) or {IMAGES} (image files)")
-        (tensor,) = inputs.values()
+        given = request.inputs
+        if len(given) == 1 and given[0].name in INPUTS:  # the usual request: no dict needed
+            tensor = given[0]
+        else:
+            inputs = inputs_by_name(self.name, given, INPUTS)
+            if len(inputs) != 1:
+                raise InvalidInput(
+                    f"send one input: {INPUT_NAME} (pixels) or {IMAGES} (image files)"
+                )
+            (tensor,) = inputs.values()
         batch = await self._batch(predictor, tensor, request)
-        phases.mark("compute_input")
+        phases.append(clock())  # compute_input ends
         logits = predictor.inference.run_now(batch)
         if logits is None:  # queued for the batcher: its wait counts as compute_infer
             logits = await predictor.inference.logits(batch)
         predictor.observe(batch)  # the ReLU monitor sees v2 traffic as it sees /predict's
-        phases.mark("compute_infer")
+        phases.append(clock())  # compute_infer ends
         outputs: dict[str, np.ndarray[Any, Any]] = {}
-        asked = any(name in OOD for name in names)
+        asked = not OOD.keys().isdisjoint(names)
         scores = await predictor.ood_scores(batch, logits) if asked else []
         for name in names or (OUTPUT_NAME, PROBABILITIES):
             if name in OOD:
@@ -135,15 +144,21 @@ class ClassifierModel:
         """The model's input from pixels (``prepare``: shapes, range, max_images) or from
         image files (decoded as /predict uploads are)."""
         images = tensor.name == IMAGES
-        options = parse_options(
-            self._options(request), images=images, num_classes=self.meta.num_classes
+        given = self._options(request) if request.parameters else None
+        options = (
+            parse_options(given, images=images, num_classes=self.num_classes)
+            if given
+            else DEFAULT_OPTIONS  # what parse_options answers for no options
         )
-        limits, deadline_s = predictor.limits, predictor.deadline_s
+        limits = predictor.limits
         if not images:
             raw = decode(tensor, limits.max_elements)
-            return await offload.by_size(
-                raw.nbytes,
-                deadline_s,
+            if raw.nbytes <= offload.INLINE_BODY_BYTES:  # offload.by_size without its coroutine
+                return prepare(
+                    raw, self.meta, max_images=limits.max_images, normalized=options.normalized
+                )
+            return await offload.in_thread(
+                predictor.deadline_s,
                 prepare,
                 raw,
                 self.meta,

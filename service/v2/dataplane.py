@@ -15,7 +15,7 @@ from service.v2.activation import ActivationModel
 from service.v2.classifier import ClassifierModel
 from service.v2.classify import classification
 from service.v2.model import Model
-from service.v2.stats import ModelStats, Phases
+from service.v2.stats import ModelStats, Phases, clock
 
 SERVER_NAME = "relu-serve"
 EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration", "statistics"]
@@ -56,7 +56,7 @@ class DataPlane:
         """The model ``name`` (at ``version`` when given); NotFound lists what there is."""
         found = self.activations.get(name)
         if found is None:
-            classifier = self._loaded_classifier()
+            classifier = self._classifier or self._loaded_classifier()
             if classifier is None:
                 self.runtime.loaded_classifier()  # NotReady: its name is not known yet
             if classifier is None or classifier.name != name:
@@ -88,7 +88,8 @@ class DataPlane:
     async def infer(self, name: str, version: str, request: InferRequest) -> InferResponse:
         """Run ``request`` on the model; its statistics count the success or the failure."""
         model = self.model(name, version)
-        stats, phases = self._stats_of(model), Phases()
+        stats = self._stats.get(model.name) or self._stats_of(model)
+        phases = [clock()]
         try:
             outputs, batch = await self._infer(model, request, phases)
         except Exception:
@@ -122,7 +123,7 @@ class DataPlane:
                 output.array = classification(
                     np.asarray(output.array), asked.classification, model.labels
                 )
-        phases.mark("compute_output")
+        phases.append(clock())  # compute_output ends
         return list(outputs.values()), batch
 
     def _loaded_classifier(self) -> ClassifierModel | None:

@@ -89,3 +89,59 @@ def test_a_raw_asgi_route_answers_other_methods_405_as_the_framework_does(
             assert response.status_code == 405, path
             assert response.headers["allow"] == "POST"
             assert response.json()["detail"] == "Method Not Allowed"
+
+
+def _routers_choice(app: object, scope: dict[str, object]) -> tuple[object, dict[str, object]]:
+    """The route the router serves a request with (its first full match), and its child scope."""
+    from starlette.routing import Match
+
+    for route in app.router.routes:  # type: ignore[attr-defined]
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            return route, child
+    return None, {}
+
+
+def test_the_guard_serves_a_raw_route_only_where_the_router_would(dry_run_model: Path) -> None:
+    """RawRoutes reads the router's own table: for every request it serves from the guard, the
+    router's first full match is that same route with the same path parameters; every other
+    request (another route, a 405, a 404) it leaves to the router."""
+    from fastapi.routing import APIRoute
+
+    from service.api.routing import AsgiRoute, RawRoutes
+
+    app = create_app(Settings(model_path=dry_run_model))
+    raw = RawRoutes(app.router.routes, app.router)
+    assert len(raw.routes) == sum(isinstance(r, AsgiRoute) for r in app.router.routes)
+    paths = [
+        *(
+            route.path.replace("{model_name}", "relu").replace("{model_version}", "1")
+            for route in app.router.routes
+            if isinstance(route, APIRoute)
+        ),
+        "/v2/models/a/b/infer",
+        "/predict/",
+        "/nothing",
+        "/v2/models/relu/versions/1/b",
+    ]
+    served = 0
+    for root in ("", "/api"):
+        for path in paths:
+            for method in ("GET", "POST", "PUT"):
+                scope: dict[str, object] = {
+                    "type": "http",
+                    "path": root + path,
+                    "root_path": root,
+                    "method": method,
+                }
+                route, child = _routers_choice(app, dict(scope))
+                mine = dict(scope)
+                found = raw.find(mine)
+                if isinstance(route, AsgiRoute):
+                    assert found == route.serve, (root, path, method)
+                    assert mine["route"] is route
+                    assert mine["path_params"] == child["path_params"]
+                    served += 1
+                else:
+                    assert found is None, (root, path, method)
+    assert served >= 2 * len(raw.routes)

@@ -109,6 +109,22 @@ def test_body_limits_answer_v2_errors(server: Server) -> None:
             400,
             "Inference-Header-Content-Length must be a byte count",
         ),
+        (  # a Latin-1 digit that is not ASCII: a 400, not int()'s ValueError
+            "POST",
+            "/v2/models/relu/infer",
+            {"inference-header-content-length": b"\xb2"},
+            b"{}",
+            400,
+            "Inference-Header-Content-Length must be a byte count, got '\xb2'",
+        ),
+        (
+            "POST",
+            "/v2/models/relu/infer",
+            {},
+            b'{"inputs": "x"}',
+            400,
+            "'inputs' must be a list, got 'x'",
+        ),
         (
             "POST",
             "/v2/models/relu/infer",

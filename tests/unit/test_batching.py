@@ -250,3 +250,27 @@ def test_after_a_merged_batch_requests_queue_until_load_falls() -> None:
 
     run(scenario)
     assert recorder.sizes == [3, 1, 1]
+
+
+def test_batches_run_in_the_loop_let_each_caller_answer_before_the_next_runs() -> None:
+    """Without an executor every batch runs on the event loop; between two batches the worker
+    yields, so that the first batch's caller answers before the second batch runs (else every
+    answer would wait for the whole queue to be run)."""
+    events: list[str] = []
+
+    def model(batch: np.ndarray) -> np.ndarray:
+        events.append(f"run {int(batch[0, 0])}")
+        return batch
+
+    async def caller(batcher: MicroBatcher, index: int) -> None:
+        await batcher.submit(np.full((2, 1), float(index)))
+        events.append(f"answer {index}")
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(model, max_batch_size=2, max_batch_delay_ms=0, max_queued=100)
+        batcher.start()
+        await asyncio.gather(*(caller(batcher, index) for index in range(3)))
+        await batcher.stop()
+
+    run(scenario)
+    assert events == ["run 0", "answer 0", "run 1", "answer 1", "run 2", "answer 2"]

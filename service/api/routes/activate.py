@@ -11,8 +11,9 @@ from service import offload
 from service.activations import REGISTRY, get_activation, request
 from service.activations.evaluate import Evaluation
 from service.api import errors
+from service.api.exchange import Exchange
 from service.api.responses import OrjsonResponse
-from service.api.routing import AsgiRoute, Exchange, Reply
+from service.api.routing import AsgiRoute, Reply
 from service.api.schemas.activate import ActivateResponse, ActivationInfo, ActivationList
 from service.codecs import Body, npy
 from service.errors import InvalidInput, NotFound, TooLarge, UnsupportedMediaType, excerpt

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import Query, Response
 
 from service.api import errors
+from service.api.exchange import Exchange
 from service.api.forms import read_form
-from service.api.routing import AsgiRoute, Exchange, Reply
+from service.api.routing import AsgiRoute, Reply
 from service.api.schemas.geometry import (
     EXPLAIN_BODY,
     PLANE_BODY,

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from service.api import errors
+from service.api.exchange import Exchange
 from service.api.forms import read_form
-from service.api.routing import AsgiRoute, Exchange
+from service.api.routing import AsgiRoute
 from service.api.schemas.predict import JSON, MULTIPART, NPY, REQUEST_BODY, PredictResponse
 from service.classifier.predict import OPTIONS, PredictOptions, Predictor
 from service.errors import (

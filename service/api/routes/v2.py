@@ -16,7 +16,8 @@ from starlette.types import Scope
 
 from service import offload
 from service.activations import REGISTRY
-from service.api.routing import AsgiRoute, Exchange, Handler, Reply
+from service.api.exchange import Exchange
+from service.api.routing import AsgiRoute, Handler, Reply
 from service.api.schemas import v2 as schemas
 from service.codecs.v2_infer import CODINGS, deflate, inflate, read_body, write_body
 from service.errors import InvalidInput, Overloaded, ServiceError, excerpt
@@ -48,13 +49,9 @@ class V2Route(AsgiRoute):
 _INFER_HEADERS = frozenset({HEADER_LENGTH, b"content-encoding", b"accept-encoding"})
 
 
-def _headers(exchange: Exchange) -> dict[bytes, str]:
-    """The infer's headers by name, in one pass over the request's: stripped, lower case."""
-    return {
-        key: value.decode("latin-1").strip().lower()
-        for key, value in exchange.scope["headers"]
-        if key in _INFER_HEADERS
-    }
+def _text(value: bytes) -> str:
+    """A header value as text: stripped, lower case."""
+    return value.decode("latin-1").strip().lower()
 
 
 def _path(exchange: Exchange) -> tuple[str, str]:
@@ -62,46 +59,49 @@ def _path(exchange: Exchange) -> tuple[str, str]:
     return params.get("model_name", ""), params.get("model_version", "")
 
 
-def _header_length(headers: dict[bytes, str]) -> int | None:
-    value = headers.get(HEADER_LENGTH)
-    if value is None:
-        return None
-    if not value.isdigit():
+def _header_length(value: bytes | None) -> int | None:
+    if value is None or value.isdigit():  # the usual form: ASCII digits alone
+        return None if value is None else int(value)
+    text = _text(value)
+    if not (text.isdigit() and text.isascii()):
         raise InvalidInput(
-            f"Inference-Header-Content-Length must be a byte count, got {excerpt(value)}"
+            f"Inference-Header-Content-Length must be a byte count, got {excerpt(text)}"
         )
-    return int(value)
+    return int(text)
 
 
-def _accepted_coding(headers: dict[bytes, str]) -> str | None:
-    accept = headers.get(b"accept-encoding")
-    if not accept:
-        return None
-    offered = [part.split(";")[0].strip() for part in accept.split(",")]
+def _accepted_coding(accept: bytes) -> str | None:
+    offered = [part.split(";")[0].strip() for part in _text(accept).split(",")]
     return next((coding for coding in CODINGS if coding in offered), None)
 
 
 def infer_handler(plane: DataPlane) -> Handler:
     settings = plane.runtime.settings
     deadline_s = settings.request_timeout_ms / 1000
+    max_json_bytes = settings.max_json_bytes
 
     async def infer(exchange: Exchange) -> Reply:
-        name, version = _path(exchange)
-        headers = _headers(exchange)
-        header_length = _header_length(headers)
+        params = exchange.scope["path_params"]
+        headers = exchange.headers
+        value = headers.get(HEADER_LENGTH)  # usually ASCII digits alone: no call to read it
+        header_length = int(value) if value and value.isdigit() else _header_length(value)
         body: Any = await exchange.body()
         coding = headers.get(b"content-encoding")
-        if coding and coding != "identity":
+        if coding is not None and _text(coding) not in ("", "identity"):
             body = await offload.in_thread(
-                deadline_s, inflate, body, coding, exchange.max_body_bytes
+                deadline_s, inflate, body, _text(coding), exchange.max_body_bytes
             )
-        request = await offload.by_size(
-            len(body), deadline_s, read_body, body, header_length, settings.max_json_bytes
-        )
-        response = await plane.infer(name, version, request)
+        if len(body) <= offload.INLINE_BODY_BYTES:  # offload.by_size without its coroutine
+            request = read_body(body, header_length, max_json_bytes)
+        else:
+            request = await offload.in_thread(
+                deadline_s, read_body, body, header_length, max_json_bytes
+            )
+        response = await plane.infer(params["model_name"], params.get("model_version", ""), request)
         parts, length = write_body(response)
         extra = {} if length is None else {"Inference-Header-Content-Length": str(length)}
-        answer = _accepted_coding(headers)
+        accept = headers.get(b"accept-encoding")
+        answer = None if accept is None else _accepted_coding(accept)
         if answer is not None:
             parts = [deflate(parts, answer)]
             extra["Content-Encoding"] = answer
@@ -272,6 +272,7 @@ def routes(runtime: Runtime, plane: DataPlane) -> list[AsgiRoute]:
                     tags=["v2"],
                     response_model=None if model is Any else model,
                     name=f"v2_{operation}{'_versioned' if versioned else ''}",
+                    headers=_INFER_HEADERS if operation == "infer" else frozenset(),
                     **extra,
                 )
             )
