@@ -80,11 +80,16 @@ def _contents(item: pb.ModelInferRequest.InferInputTensor) -> list[Any]:
     return list(getattr(item.contents, field))
 
 
-def infer_response(response: InferResponse) -> pb.ModelInferResponse:
-    """Every output as raw_output_contents, in output order (what tritonclient reads)."""
-    message = pb.ModelInferResponse(
-        model_name=response.model_name, model_version=response.model_version, id=response.id
-    )
+def infer_response(
+    response: InferResponse, message: pb.ModelInferResponse | None = None
+) -> pb.ModelInferResponse:
+    """Every output as raw_output_contents, in output order (what tritonclient reads), in
+    ``message`` (a stream answer's infer_response: filled in place, not copied) or a new one."""
+    if message is None:
+        message = pb.ModelInferResponse()
+    message.model_name = response.model_name
+    message.model_version = response.model_version
+    message.id = response.id
     for output in response.outputs:
         message.outputs.add(
             name=output.name, datatype=output.datatype, shape=list(output.array.shape)

@@ -84,25 +84,42 @@ def methods(plane: DataPlane) -> dict[str, tuple[Method, type[Message]]]:
         "ModelReady": (model_ready, pb.ModelReadyRequest),
         "ServerMetadata": (server_metadata, pb.ServerMetadataRequest),
         "ModelMetadata": (model_metadata, pb.ModelMetadataRequest),
-        "ModelInfer": (_model_infer(plane), pb.ModelInferRequest),
+        "ModelInfer": (_unary_infer(_model_infer(plane)), pb.ModelInferRequest),
         "ModelConfig": (model_config, pb.ModelConfigRequest),
         "ModelStatistics": (model_statistics, pb.ModelStatisticsRequest),
         "RepositoryIndex": (repository_index, pb.RepositoryIndexRequest),
     }
 
 
-def _model_infer(
-    plane: DataPlane,
-) -> Callable[[pb.ModelInferRequest], Awaitable[pb.ModelInferResponse]]:
-    deadline_s = plane.runtime.settings.request_timeout_ms / 1000
+#: (request, its size in bytes, the message to answer in: None for a new one) -> the answer.
+Infer = Callable[
+    [pb.ModelInferRequest, int, pb.ModelInferResponse | None], Awaitable[pb.ModelInferResponse]
+]
 
-    async def model_infer(request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+
+def _unary_infer(infer: Infer) -> Method:
+    async def model_infer(request: pb.ModelInferRequest) -> Message:
+        return await infer(request, request.ByteSize(), None)
+
+    return model_infer
+
+
+def _model_infer(plane: DataPlane) -> Infer:
+    deadline_s = plane.runtime.settings.request_timeout_ms / 1000
+    inline = offload.INLINE_BODY_BYTES
+
+    async def model_infer(
+        request: pb.ModelInferRequest, size: int, into: pb.ModelInferResponse | None
+    ) -> pb.ModelInferResponse:
         # Big messages are converted in a thread (typed contents become Python lists).
-        size = request.ByteSize()
-        decoded = await offload.by_size(size, deadline_s, convert.infer_request, request)
+        if size <= inline:
+            decoded = convert.infer_request(request)
+        else:
+            decoded = await offload.in_thread(deadline_s, convert.infer_request, request)
         response = await plane.infer(request.model_name, request.model_version, decoded)
-        size = sum(output.array.nbytes for output in response.outputs)
-        return await offload.by_size(size, deadline_s, convert.infer_response, response)
+        if sum(output.array.nbytes for output in response.outputs) <= inline:
+            return convert.infer_response(response, into)
+        return await offload.in_thread(deadline_s, convert.infer_response, response, into)
 
     return model_infer
 
@@ -196,8 +213,10 @@ class _Stream:
     async def answer(self, request: pb.ModelInferRequest) -> pb.ModelStreamInferResponse:
         begun, code, held = time.perf_counter(), "CANCELLED", dict[str, Any]()
         try:
-            self.budget.take(held, request.ByteSize())
-            response = pb.ModelStreamInferResponse(infer_response=await self.infer(request))
+            size = request.ByteSize()
+            self.budget.take(held, size)
+            response = pb.ModelStreamInferResponse()
+            await self.infer(request, size, response.infer_response)
             code = "OK"
         except ServiceError as exc:
             code = status_for(exc).grpc
