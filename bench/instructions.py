@@ -187,25 +187,15 @@ def v2_body(images: int) -> tuple[bytes, bytes]:
     image plus clipped noise)."""
     import numpy as np
 
+    from bench.v2_wire import binary_body
+
     pixels = np.zeros((1, 1, 8, 8), dtype=np.float32)
     if images > 1:
         example = np.array(ZERO, dtype=np.float32).reshape(1, 1, 8, 8)
         noise = np.random.default_rng(0).normal(0, 1, (images, 1, 8, 8))
         pixels = np.clip(example + noise, 0, 16).astype(np.float32)
-    head = orjson.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": list(pixels.shape),
-                    "datatype": "FP32",
-                    "parameters": {"binary_data_size": pixels.nbytes},
-                }
-            ],
-            "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
-        }
-    )
-    return head, head + pixels.tobytes()
+    body, length = binary_body("input", pixels, "logits")
+    return body[:length], body
 
 
 #: --request kinds: /predict's JSON body, a one-image v2 binary infer, a 64-image one.

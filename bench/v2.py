@@ -25,9 +25,9 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 from bench import _common as c
+from bench import v2_wire
 
 PREDICT = "/predict"
 INFER = "/v2/models/relu_cnn/infer"
@@ -45,22 +45,6 @@ class Result:
     @property
     def per_s(self) -> float:
         return self.requests / self.seconds
-
-
-def v2_body(images: np.ndarray) -> tuple[bytes, int]:
-    header = {
-        "inputs": [
-            {
-                "name": "input",
-                "shape": list(images.shape),
-                "datatype": "FP32",
-                "parameters": {"binary_data_size": images.nbytes},
-            }
-        ],
-        "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
-    }
-    head = orjson.dumps(header)
-    return head + images.tobytes(), len(head)
 
 
 def npy_body(images: np.ndarray) -> bytes:
@@ -172,7 +156,7 @@ def _run(work: Path, duration_s: float, conns: int, rounds: int) -> int:
     one = np.random.default_rng(1).uniform(0, 16, (1, 1, 8, 8)).astype(np.float32)
     many = np.random.default_rng(2).uniform(0, 16, (64, 1, 8, 8)).astype(np.float32)
     for name, batch in (("v2_1.bin", one), ("v2_64.bin", many)):
-        payload, length = v2_body(batch)
+        payload, length = v2_wire.binary_body("input", batch, "logits")
         (work / name).write_bytes(payload)
         (work / f"{name}.len").write_text(str(length))
     (work / "predict_1.npy").write_bytes(npy_body(one))
@@ -262,7 +246,7 @@ def _summary(results: dict[str, list[Result]], reference: float, rounds: int) ->
 
 
 def _v2(images: np.ndarray) -> tuple[bytes, dict[str, str]]:
-    body, length = v2_body(images)
+    body, length = v2_wire.binary_body("input", images, "logits")
     return body, {"Inference-Header-Content-Length": str(length)}
 
 

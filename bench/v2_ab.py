@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import _common as c
-from bench.v2 import v2_body
+from bench import v2_wire
 
 
 def _start(
@@ -73,7 +73,7 @@ def main() -> int:
         subprocess.run(export, cwd=c.ROOT, check=True, capture_output=True)
         for images in args.images:
             batch = np.random.default_rng(images).uniform(0, 16, (images, 1, 8, 8))
-            payload, length = v2_body(batch.astype(np.float32))
+            payload, length = v2_wire.binary_body("input", batch.astype(np.float32), "logits")
             (work / f"v2_{images}.bin").write_bytes(payload)
             (work / f"v2_{images}.bin.len").write_text(str(length))
         servers = {}
