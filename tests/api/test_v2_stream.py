@@ -190,3 +190,18 @@ def test_a_stream_the_client_cancels_leaves_the_server_serving(served) -> None:
     assert [a.infer_response.id for a in stream(address, [relu_request(1, [2.0])])] == ["m1"]
     after = counts(client)
     assert after["OK"] - before.get("OK", 0) == 2
+
+
+def test_a_message_past_the_in_flight_budget_is_refused_alone(
+    dry_run_model: Path, classifier: Classifier
+) -> None:
+    port = free_port()
+    settings = Settings(model_path=dry_run_model, grpc_port=port, max_inflight_bytes=1024)
+    with TestClient(create_app(settings, classifier=classifier)) as client:
+        wait_ready(client)
+        big = relu_request(1, [1.0] * 200)  # 1,600 bytes of contents alone: over 1,024
+        answers = stream(f"127.0.0.1:{port}", [relu_request(0, [1.0]), big, relu_request(2, [3.0])])
+    assert [a.infer_response.id for a in answers] == ["m0", "m1", "m2"]
+    assert "max_inflight_bytes 1024" in answers[1].error_message
+    assert not answers[0].error_message
+    assert not answers[2].error_message
