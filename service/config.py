@@ -239,11 +239,16 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def cpus_per_worker(self) -> int:
+        """The CPUs each worker has to itself: usable CPUs divided by workers, at least 1."""
+        return max(1, usable_cpus() // self.workers)
+
+    @property
     def threads_per_worker(self) -> int:
         """The intra-op thread count each worker's session uses."""
         if self.intra_op_threads is not None:
             return self.intra_op_threads
-        return max(1, usable_cpus() // self.workers)
+        return self.cpus_per_worker
 
 
 def usable_cpus() -> int:

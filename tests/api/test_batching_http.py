@@ -30,6 +30,7 @@ DIGIT = np.arange(64, dtype=np.float32).reshape(8, 8) % 17
 @pytest.fixture(autouse=True)
 def through_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("service.classifier.inference.INLINE_BUDGET_S", 0.0)
+    monkeypatch.setattr("service.classifier.inference.ONE_CPU_INLINE_BUDGET_S", 0.0)
 
 
 @asynccontextmanager
