@@ -86,8 +86,10 @@ class Settings(BaseSettings):
     """Merge concurrent /predict requests into one ONNX Runtime run (dynamic batching). It pays
     when per-batch compute dominates (wide models, big inputs); an idle server adds no latency."""
 
-    max_batch_size: int = Field(64, ge=1, le=4096)
-    """Most images one batched run carries; a larger single request runs alone."""
+    max_batch_size: int = Field(256, ge=1, le=4096)
+    """Most images one batched run carries; a larger single request runs alone. 256 merges four
+    64-image requests into one run (digits model, one core, 16 connections: 1,139 against 992
+    req/s at 64, p50 13.2 against 15.0 ms)."""
 
     max_batch_delay_ms: float = Field(2.0, ge=0, le=1000)
     """Longest a batch waits for more requests, only when the last batch merged several."""

@@ -32,7 +32,7 @@ EXAMPLE: dict[str, Any] = {
     },
     "batching": {
         "enabled": True,
-        "max_batch_size": 64,
+        "max_batch_size": 256,
         "max_batch_delay_ms": 2.0,
         "max_queue_images": 4096,
         "queued_images": 0,
