@@ -174,7 +174,8 @@ def report(
     elapsed_s: float,
 ) -> None:
     print(
-        f"\nv2 bench: {model.name}, {args.duration:g} s per row, each server on core "
+        f"\nv2 bench: {model.name}, {args.duration:g} s per row, median of {args.rounds} "
+        f"round(s) (all servers up, each kind on every server in turn), each server on core "
         f"{c.SERVER_CPU} (one process, 1 ONNX Runtime thread), load on core {c.LOAD_CPU}; "
         f"{elapsed_s:.0f} s"
     )
@@ -196,7 +197,7 @@ def report(
             print(f"  {peer.note}")
     print(
         f"in-process batch 64 (ONNX Runtime alone, core {c.SERVER_CPU}, best of the runs before "
-        f"and after each server): {inproc64:.0f} images/s"
+        f"the load and after each round): {inproc64:.0f} images/s"
     )
     print_targets(rows, inproc64)
 

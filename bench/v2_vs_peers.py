@@ -8,7 +8,14 @@ like-for-like gRPC vs HTTP ratio). Every body is sent once and its answer checke
 in-process logits before the load. The peers are installed by bench/peers.py in their own
 virtualenvs (.bench/venvs/, cached).
 
-    python -m bench.v2_vs_peers [--duration 8] [--quick] [--servers relu-serve,kserve,mlserver]
+All servers are up at once (only the one under load works) and the rows run in rounds, each
+request kind on every server back to back: a noisy spell of the machine then falls on one
+round of every server alike, not on one server's whole block. Each row shows its median round
+(by req/s; the latencies are that round's), and the in-process reference is timed after every
+round (the best is kept).
+
+    python -m bench.v2_vs_peers [--duration 8] [--rounds 3] [--quick]
+                                [--servers relu-serve,kserve,mlserver]
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -192,15 +200,23 @@ def _compare(server: Server, logits: np.ndarray, expected: np.ndarray) -> None:
         raise ValueError("logits differ from the in-process session's")
 
 
-def run_server(
-    server: Server, rows: list[Row], work: Path, bodies: peer_load.Bodies, args: argparse.Namespace
+def start_servers(
+    stack: ExitStack,
+    servers: dict[str, Server],
+    rows: list[Row],
+    work: Path,
+    bodies: peer_load.Bodies,
+    args: argparse.Namespace,
 ) -> None:
-    print(f"starting {server.key} {server.version} ...", flush=True)
-    try:
-        with ExitStack() as stack:
+    """Start every server (each stops with ``stack``) and check its answers; the rows of a
+    server that does not start, or of a body it answers wrongly, get their failure."""
+    for key, server in servers.items():
+        mine = [row for row in rows if row.server == key]
+        print(f"starting {key} {server.version} ...", flush=True)
+        try:
             stack.enter_context(
                 c.serve(
-                    server.key,
+                    key,
                     server.argv,
                     env=server.env,
                     port=server.http_port,
@@ -209,40 +225,81 @@ def run_server(
                     ready_timeout_s=args.ready_timeout,
                 )
             )
-            failures = check_answers(server, bodies, args.expected)
-            for kind, why in failures.items():
-                print(f"  {server.key} {kind}: {why}", flush=True)
-            for row in rows:
-                row.failure = failures.get(row.scenario.kind)
-                if row.failure is None:
-                    _drive(server, row, bodies, args.duration)
-    except (RuntimeError, OSError) as exc:
-        print(f"  {server.key} failed: {exc}", file=sys.stderr, flush=True)
-        for row in rows:
-            row.failure = row.failure or f"{server.key} did not start or stopped"
+        except (RuntimeError, OSError) as exc:
+            print(f"  {key} failed: {exc}", file=sys.stderr, flush=True)
+            for row in mine:
+                row.failure = row.failure or f"{key} did not start"
+            continue
+        failures = check_answers(server, bodies, args.expected)
+        for kind, why in failures.items():
+            print(f"  {key} {kind}: {why}", flush=True)
+        for row in mine:
+            row.failure = failures.get(row.scenario.kind)
 
 
-def _drive(server: Server, row: Row, bodies: peer_load.Bodies, duration_s: float) -> None:
+def schedule(rows: list[Row]) -> list[Row]:
+    """The rows of one round: each request kind on every server back to back, in the order
+    the kinds first appear."""
+    order = {label: i for i, label in enumerate(dict.fromkeys(r.scenario.label for r in rows))}
+    servers = {key: i for i, key in enumerate(dict.fromkeys(r.server for r in rows))}
+    return sorted(rows, key=lambda r: (order[r.scenario.label], servers[r.server]))
+
+
+def run_rounds(
+    servers: dict[str, Server],
+    rows: list[Row],
+    bodies: peer_load.Bodies,
+    args: argparse.Namespace,
+    reference: Callable[[dict[int, np.ndarray]], dict[int, tuple[float, np.ndarray]]],
+) -> list[float]:
+    """``args.rounds`` rounds of every row still without a failure (each row gets its median
+    round); the in-process images/s at batch 64 timed after each round."""
+    results: dict[int, list[Result]] = {id(row): [] for row in rows}
+    images_per_s = []
+    for round_ in range(1, args.rounds + 1):
+        for row in schedule(rows):
+            if row.failure is None:
+                label = f"round {round_}/{args.rounds}"
+                result = _drive(servers[row.server], row, bodies, args.duration, label)
+                if result is not None:
+                    results[id(row)].append(result)
+        images_per_s.append(reference({64: args.x64})[64][0])
+    for row in rows:
+        if row.failure is None and results[id(row)]:
+            row.result = median_result(results[id(row)])
+    return images_per_s
+
+
+def median_result(results: list[Result]) -> Result:
+    """The round with the median req/s (the lower middle one of an even count)."""
+    return sorted(results, key=lambda r: r.ok_per_s)[(len(results) - 1) // 2]
+
+
+def _drive(
+    server: Server, row: Row, bodies: peer_load.Bodies, duration_s: float, label: str
+) -> Result | None:
+    """One round of ``row``; None (and the row's failure) when the load tool failed."""
     s = row.scenario
     try:
         if s.kind in ("binary", "json"):
-            row.result = peer_load.wrk(
+            result = peer_load.wrk(
                 server.http_port, INFER, bodies, s.kind, s.images, s.connections, duration_s
             )
         else:
             port = server.grpc_port if s.kind.startswith("grpc") else server.http_port
             failed_before = failed_inferences(server)
             result = peer_load.h2load(port, INFER, bodies, s.kind, s.connections, duration_s)
-            row.result = _with_server_failures(result, failed_before, failed_inferences(server))
+            result = _with_server_failures(result, failed_before, failed_inferences(server))
     except RuntimeError as exc:
         row.failure = str(exc)
-        return
-    r = row.result
+        return None
     print(
-        f"  {s.label:22} {r.ok_per_s:9.1f} req/s  p50 {peer_load.ms(r.p50_ms)}  "
-        f"p99 {peer_load.ms(r.p99_ms)}  errors {r.errors}",
+        f"  {label} {server.key:10} {s.label:22} {result.ok_per_s:9.1f} req/s  "
+        f"p50 {peer_load.ms(result.p50_ms)}  p99 {peer_load.ms(result.p99_ms)}  "
+        f"errors {result.errors}",
         flush=True,
     )
+    return result
 
 
 def failed_inferences(server: Server) -> int | None:
@@ -273,12 +330,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", type=Path, default=MODEL, help="ONNX file (default %(default)s)")
     parser.add_argument("--duration", type=float, help="seconds per row (default 8; 3 --quick)")
     parser.add_argument("--quick", action="store_true", help="the target rows only, 3 s each")
+    parser.add_argument("--rounds", type=int, help="rounds of every row (default 3; 1 --quick)")
     parser.add_argument(
         "--servers", default=",".join(SERVERS), help="comma-separated (default %(default)s)"
     )
     parser.add_argument("--ready-timeout", type=float, default=180.0, help="seconds per server")
     args = parser.parse_args(argv)
     args.duration = args.duration or (3 if args.quick else 8)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     args.servers = [s for s in args.servers.split(",") if s]
     unknown = set(args.servers) - set(SERVERS)
     if unknown:
@@ -316,10 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         name, output, x1, x64 = inputs(model)
         reference = in_process(model, {1: x1, 64: x64})
         args.expected = {size: logits for size, (_, logits) in reference.items()}
+        args.x64 = x64
         images_per_s = [reference[64][0]]
         bodies = peer_load.write_bodies(work, NAME, name, output, {1: x1, 64: x64})
         rows: list[Row] = []
-        versions: dict[str, str] = {}
+        servers: dict[str, Server] = {}
         for key in args.servers:
             mine = [Row(key, s) for s in scenarios(key, args.quick)]
             rows += mine
@@ -328,10 +390,11 @@ def main(argv: list[str] | None = None) -> int:
                 for row in mine:
                     row.failure = f"{key} could not be installed"
                 continue
-            versions[key] = server.version
-            run_server(server, mine, work, bodies, args)
-            # Again after each server; the best (least disturbed) figure is the reference.
-            images_per_s.append(in_process(model, {64: x64})[64][0])
+            servers[key] = server
+        with ExitStack() as stack:
+            start_servers(stack, servers, rows, work, bodies, args)
+            images_per_s += run_rounds(servers, rows, bodies, args, partial(in_process, model))
+        versions = {key: server.version for key, server in servers.items()}
     elapsed = time.monotonic() - started
     peer_load.report(rows, versions, max(images_per_s), args, model, elapsed)
     return 0
