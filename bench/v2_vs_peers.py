@@ -250,10 +250,10 @@ def run_rounds(
     rows: list[Row],
     bodies: peer_load.Bodies,
     args: argparse.Namespace,
-    reference: Callable[[dict[int, np.ndarray]], dict[int, tuple[float, np.ndarray]]],
+    reference: Callable[[], float],
 ) -> list[float]:
     """``args.rounds`` rounds of every row still without a failure (each row gets its median
-    round); the in-process images/s at batch 64 timed after each round."""
+    round); the ``reference`` figure (in-process images/s) timed after each round."""
     results: dict[int, list[Result]] = {id(row): [] for row in rows}
     images_per_s = []
     for round_ in range(1, args.rounds + 1):
@@ -263,7 +263,7 @@ def run_rounds(
                 result = _drive(servers[row.server], row, bodies, args.duration, label)
                 if result is not None:
                     results[id(row)].append(result)
-        images_per_s.append(reference({64: args.x64})[64][0])
+        images_per_s.append(reference())
     for row in rows:
         if row.failure is None and results[id(row)]:
             row.result = median_result(results[id(row)])
@@ -377,7 +377,6 @@ def main(argv: list[str] | None = None) -> int:
         name, output, x1, x64 = inputs(model)
         reference = in_process(model, {1: x1, 64: x64})
         args.expected = {size: logits for size, (_, logits) in reference.items()}
-        args.x64 = x64
         images_per_s = [reference[64][0]]
         bodies = peer_load.write_bodies(work, NAME, name, output, {1: x1, 64: x64})
         rows: list[Row] = []
@@ -393,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
             servers[key] = server
         with ExitStack() as stack:
             start_servers(stack, servers, rows, work, bodies, args)
-            images_per_s += run_rounds(servers, rows, bodies, args, partial(in_process, model))
+            images_per_s += run_rounds(
+                servers, rows, bodies, args, lambda: in_process(model, {64: x64})[64][0]
+            )
         versions = {key: server.version for key, server in servers.items()}
     elapsed = time.monotonic() - started
     peer_load.report(rows, versions, max(images_per_s), args, model, elapsed)

@@ -65,16 +65,12 @@ class Inference:
             )
             self.run_now = self.batcher.run_now
 
-    @property
-    def inline_budget_s(self) -> float:
-        """How long a batch may hold the event loop: longer with one CPU (no overlap to win)."""
-        return ONE_CPU_INLINE_BUDGET_S if self._one_cpu else INLINE_BUDGET_S
-
     def calibrate(self) -> int:
         """Time the model at 1, 8, 64, ... images (up to max_batch_size, best of 3) and run
-        inline every batch that fits ``inline_budget_s``; return that many images (0: none)."""
+        inline every batch that fits the budget (ONE_CPU_INLINE_BUDGET_S on a worker with one
+        CPU, else INLINE_BUDGET_S); return that many images (0: none)."""
         channels, height, width = self.classifier.metadata.input_shape
-        budget_s = self.inline_budget_s
+        budget_s = ONE_CPU_INLINE_BUDGET_S if self._one_cpu else INLINE_BUDGET_S
         inline, size = 0, 1
         while size <= self._max_batch_size:
             batch = np.zeros((size, channels, height, width), dtype=np.float32)
