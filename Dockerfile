@@ -50,15 +50,17 @@ RUN python deploy/requirements.py --swap "onnxruntime=${ORT_REQUIREMENT}" >/tmp/
 COPY README.md ./
 COPY service/ service/
 COPY model_export/ model_export/
-# numba's cache of the compiled activation kernels is made here, once: the service copies it
-# into NUMBA_CACHE_DIR at start (RELU_SERVE_NUMBA_CACHE_SEED) and loads it in ~1 s instead of
-# compiling for ~45 s; no request ever compiles (readiness waits for the kernels).
+# numba's cache of the compiled activation kernels and of the classifier's normalising pass is
+# made here, once: the service copies it into NUMBA_CACHE_DIR at start
+# (RELU_SERVE_NUMBA_CACHE_SEED) and loads it in ~1 s instead of compiling for ~45 s; no
+# request ever compiles (readiness waits for the kernels).
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /dist . \
  && /opt/venv/bin/pip install --no-deps /dist/relu_serve-*.whl \
  && /opt/venv/bin/python deploy/slim_venv.py service/ \
  && /opt/venv/bin/pip uninstall --yes pip setuptools \
  && NUMBA_CACHE_DIR=/opt/numba-cache /opt/venv/bin/python -P -c \
-    "from service.activations import fused; print('numba cache:', ', '.join(fused.warm_up()))"
+    "from service.activations import fused; from service.classifier import normalize; \
+     normalize.warm_up(); print('numba cache:', ', '.join(fused.warm_up()))"
 
 # ---- runtime
 FROM python:3.11-slim-bookworm AS runtime

@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from service import metrics
 from service.activations import fused
+from service.classifier import normalize
 from service.classifier.geometry.feature import Geometry
 from service.classifier.inference import Inference
 from service.classifier.model import Classifier, warmup_sizes
@@ -144,6 +145,7 @@ class Runtime:
             self.not_ready_reason = "compiling the activation kernels"
             started = time.perf_counter()
             await asyncio.to_thread(fused.warm_up, self.settings.numba_cache_seed)
+            await asyncio.to_thread(normalize.warm_up)  # the request path's pass, from that cache
             log.info("activation kernels ready in %.1f s", time.perf_counter() - started)
             inline = await asyncio.to_thread(inference.calibrate)
             monitoring = await asyncio.to_thread(

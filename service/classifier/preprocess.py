@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from service.classifier import normalize
 from service.classifier.limits import Limits
 from service.codecs import Body, json_arrays, npy
 from service.codecs.images import check_request_pixels, decode_grayscale
@@ -51,6 +52,9 @@ def prepare(
     if batch.shape[0] > max_images:
         raise TooLarge(f"{batch.shape[0]} images in one request exceeds the limit of {max_images}")
     if not normalized:
+        out = normalize.in_range(batch, meta)  # one compiled pass: the usual float32 request
+        if out is not None:
+            return out
         _check_range(batch, meta.input_range)
     if batch.dtype.itemsize <= 4:
         out = np.ascontiguousarray(batch, FLOAT32) if normalized else meta.normalize(batch)
