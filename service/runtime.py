@@ -145,8 +145,9 @@ class Runtime:
             self.not_ready_reason = "compiling the activation kernels"
             started = time.perf_counter()
             await asyncio.to_thread(fused.warm_up, self.settings.numba_cache_seed)
-            await asyncio.to_thread(normalize.warm_up)  # the request path's pass, from that cache
             log.info("activation kernels ready in %.1f s", time.perf_counter() - started)
+            self.not_ready_reason = "compiling the classifier's input pass"
+            await asyncio.to_thread(normalize.warm_up)  # from the cache fused.warm_up seeded
             inline = await asyncio.to_thread(inference.calibrate)
             monitoring = await asyncio.to_thread(
                 Monitoring.load, inference.classifier, self.settings, self._monitor_dir()

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from service.jit import compile_kernel
 from service.special.erfcx_table import MILLS_P, MILLS_Q
 
 try:
@@ -60,15 +61,6 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 _LN_INV_SQRT_2PI = -0.5 * math.log(2 * math.pi)  # ln phi(0)
 
 if numba is not None:
-
-    def compile_kernel(function: Any, fastmath: set[str]) -> Any:
-        """Compiled with numba's on-disk cache where the package directory is writable or a cache
-        directory is found (NUMBA_CACHE_DIR), else compiled afresh at each start (warm-up)."""
-        options: dict[str, Any] = {"fastmath": fastmath, "error_model": "numpy", "nogil": True}
-        try:
-            return numba.njit(cache=True, **options)(function)
-        except RuntimeError:  # pragma: no cover - "no locator available": a read-only install
-            return numba.njit(**options)(function)
 
     def _jit(function: Any) -> Any:
         return compile_kernel(function, {"contract"})

@@ -17,6 +17,7 @@ from typing import Any
 
 from service.activations import compiled
 from service.activations import doubledouble as dd
+from service.jit import compile_kernel
 
 try:
     import numba
@@ -45,7 +46,7 @@ if numba is not None:
 
     def _jit(function: Any) -> Any:
         # No fastmath at all: contraction or reassociation would undo the error-free transforms.
-        return compiled.compile_kernel(function, set())
+        return compile_kernel(function, set())
 
     @_jit
     def _tanh(x: Any, p: Any, value: Any, grad: Any) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from service.activations import compiled
 from service.activations import doubledouble as dd
+from service.jit import compile_kernel
 
 try:
     import numba
@@ -26,7 +26,7 @@ compiled_along's (log: log_softmax)."""
 if numba is not None:
 
     def _jit(function: Any) -> Any:
-        return compiled.compile_kernel(function, set())
+        return compile_kernel(function, set())
 
     @dd.inline
     def _shifted_exp(xj: float, peak: float) -> tuple[float, float, float, float]:

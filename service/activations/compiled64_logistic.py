@@ -13,6 +13,7 @@ from typing import Any
 
 from service.activations import compiled
 from service.activations import doubledouble as dd
+from service.jit import compile_kernel
 
 try:
     import numba
@@ -27,7 +28,7 @@ _UNBOOST = 2.0**-64
 if numba is not None:
 
     def _jit(function: Any) -> Any:
-        return compiled.compile_kernel(function, set())
+        return compile_kernel(function, set())
 
     @dd.inline
     def _logistic(t: float) -> tuple[float, float, float, float, float, float, float]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from service.activations import compiled
+from service.jit import compile_kernel
 
 ALONG: dict[str, Callable[..., None]] = {}
 """softmax, log_softmax: kernel(x, row max, g, log, value, vjp) on (rows, along) float32 arrays;
@@ -26,7 +27,6 @@ if compiled.AVAILABLE:
         _jit,
         _log1p_unit,
         _to_bits,
-        compile_kernel,
     )
 
     @_inline

@@ -1,4 +1,3 @@
-# mypy: disable-error-code="misc, untyped-decorator, assignment"
 """Raw float32 pixels -> the model's input in one compiled pass (numba): the range check of
 ``preprocess`` and the four float32 operations of ``ModelMetadata.normalize``, fused.
 
@@ -7,7 +6,7 @@ fastmath, no contraction): the results are numpy's bit for bit (tests/unit/test_
 One call instead of numpy's six (two reductions, four in-place ufuncs) on every request: for
 one 8x8 image ~1.4 us against ~5.8 us in-process.
 
-``in_range(batch, meta)`` answers None when a value lies outside the model's raw range or is
+``checked(batch, meta)`` answers None when a value lies outside the model's raw range or is
 NaN, and always when numba is not installed: the caller's numpy path then checks, words the
 refusal and normalises. The raw range and the constants are float32 in the pass, as in numpy's
 (a Python float beside float32 values is cast to float32 first, comparisons included).
@@ -15,19 +14,14 @@ refusal and normalises. The raw range and the constants are float32 in the pass,
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
+from service.jit import AVAILABLE, compile_kernel
 from service.metadata import ModelMetadata
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - the numpy path serves without numba
-    numba = None
-
-AVAILABLE = numba is not None
-"""numba is installed: the compiled pass serves."""
 Array = np.ndarray[Any, Any]
 FLOAT32 = np.dtype(np.float32)
 
@@ -43,12 +37,8 @@ def _normalize_python(
     return inside
 
 
-_KERNEL: Any = None
-if numba is not None:
-    try:
-        _KERNEL = numba.njit(cache=True, error_model="numpy")(_normalize_python)
-    except RuntimeError:  # pragma: no cover - "no locator available": a read-only install
-        _KERNEL = numba.njit(error_model="numpy")(_normalize_python)
+#: No fastmath: every operation rounded once, as numpy rounds it.
+_KERNEL: Any = compile_kernel(_normalize_python, set()) if AVAILABLE else None
 
 
 def warm_up() -> None:
@@ -69,27 +59,19 @@ def warm_up() -> None:
         _KERNEL(given, out, *constants)
 
 
-#: (low, high, mean, std) -> the kernel's constant arguments, made once per model.
-_CONSTANTS: dict[tuple[float, float, float, float], tuple[Any, ...]] = {}
-
-
-def in_range(batch: Array, meta: ModelMetadata) -> Array | None:
+def checked(batch: Array, meta: ModelMetadata) -> Array | None:
     """``meta.normalize(batch)`` after the range check, for a C-contiguous float32 batch;
     None when a value is outside ``meta.input_range`` (or NaN), or without numba."""
     if _KERNEL is None or batch.dtype != FLOAT32 or not batch.flags.c_contiguous:
         return None
     low, high = meta.input_range
-    key = (low, high, meta.mean, meta.std)
-    constants = _CONSTANTS.get(key)
-    if constants is None:
-        constants = _CONSTANTS[key] = (
-            np.float32(low),
-            np.float32(high),
-            np.float32(high - low),
-            np.float32(meta.mean),
-            np.float32(meta.std),
-        )
     out = np.empty(batch.shape, FLOAT32)
-    if _KERNEL(batch.reshape(-1), out.reshape(-1), *constants):
+    if _KERNEL(batch.reshape(-1), out.reshape(-1), *_constants(low, high, meta.mean, meta.std)):
         return out
     return None
+
+
+@functools.cache
+def _constants(low: float, high: float, mean: float, std: float) -> tuple[np.float32, ...]:
+    """The pass's arguments after the arrays, as numpy's float32 operations see them."""
+    return tuple(np.float32(value) for value in (low, high, high - low, mean, std))

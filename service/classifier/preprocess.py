@@ -52,7 +52,7 @@ def prepare(
     if batch.shape[0] > max_images:
         raise TooLarge(f"{batch.shape[0]} images in one request exceeds the limit of {max_images}")
     if not normalized:
-        out = normalize.in_range(batch, meta)  # one compiled pass: the usual float32 request
+        out = normalize.checked(batch, meta)  # one compiled pass: the usual float32 request
         if out is not None:
             return out
         _check_range(batch, meta.input_range)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from pathlib import Path
 
 import onnxruntime as ort
@@ -11,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.classifier import normalize
 from service.classifier.model import Classifier
 from service.config import Settings
 from tests.api.conftest import wait_ready
@@ -89,6 +91,33 @@ def test_readyz_says_warming_up_until_warm_up_ends(
         release.set()
         wait_ready(client)
         assert client.post("/predict", json={"inputs": [[0] * 8] * 8}).status_code == 200
+
+
+def test_readyz_waits_for_the_classifier_input_pass(
+    classifier_settings: Settings, classifier: Classifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No request compiles the input pass: readiness comes after the runtime has warmed it."""
+    release = threading.Event()
+    real_warm_up = normalize.warm_up
+
+    def slow_warm_up() -> None:
+        assert release.wait(30)
+        real_warm_up()
+
+    monkeypatch.setattr(normalize, "warm_up", slow_warm_up)
+    with TestClient(create_app(classifier_settings, classifier=classifier)) as client:
+        # Past the model's warm-up and the activation kernels (a cold numba cache compiles
+        # them for tens of seconds, more on a busy machine).
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            response = client.get("/readyz")
+            if "input pass" in response.json()["detail"]:
+                break
+            time.sleep(0.05)
+        assert response.status_code == 503
+        assert response.json()["detail"] == "not ready: compiling the classifier's input pass"
+        release.set()
+        wait_ready(client)
 
 
 def test_failed_warm_up_is_reported_by_readyz(

@@ -8,12 +8,13 @@ import dataclasses
 import numpy as np
 import pytest
 
+from service import jit
 from service.classifier import normalize
 from service.classifier.preprocess import prepare
 from service.errors import InvalidInput
 from tests.unit.test_model import META
 
-pytestmark = pytest.mark.skipif(not normalize.AVAILABLE, reason="numba is not installed")
+pytestmark = pytest.mark.skipif(not jit.AVAILABLE, reason="numba is not installed")
 
 #: A range, mean and std whose float32 roundings differ from their float64 values.
 ODD = dataclasses.replace(META, input_range=(0.1, 16.3), mean=0.3055397570133209, std=0.37)
@@ -44,7 +45,7 @@ def test_the_pass_is_numpys_normalize_bit_for_bit(meta, images, offset, writable
     given = request_array(values, offset, writable)
     assert given.flags.aligned == (offset % 4 == 0)
     assert given.flags.writeable == writable
-    out = normalize.in_range(given, meta)
+    out = normalize.checked(given, meta)
     assert out is not None
     expected = meta.normalize(given)
     assert out.dtype == expected.dtype
@@ -63,7 +64,7 @@ def test_a_value_outside_the_range_gets_none_and_prepare_refuses_it(bad):
     value = {"below-low": np.nextafter(low, -1), "above-high": np.nextafter(high, 99)}.get(bad, bad)
     batch = np.full((3, *meta.input_shape), low, np.float32)
     batch[2, 0, 1, 2] = value
-    assert normalize.in_range(batch, meta) is None
+    assert normalize.checked(batch, meta) is None
     with pytest.raises(InvalidInput, match=r"NaN or Infinity|outside the model's raw range"):
         prepare(batch, meta, max_images=3)
 
@@ -76,7 +77,7 @@ def test_other_arrays_take_the_numpy_path():
         low_value.astype(">f4"),
         np.asfortranarray(np.full((2, 1, 4, 4), 3, np.float32).transpose(0, 1, 3, 2)),
     ):
-        assert normalize.in_range(other, META) is None
+        assert normalize.checked(other, META) is None
         assert np.array_equal(prepare(other, META, max_images=2), META.normalize(low_value))
 
 
@@ -84,7 +85,7 @@ def test_without_numba_prepare_answers_the_same(monkeypatch):
     batch = np.linspace(0, 255, 32, dtype=np.float32).reshape(2, *META.input_shape)
     compiled = prepare(batch, META, max_images=2)
     monkeypatch.setattr(normalize, "_KERNEL", None)
-    assert normalize.in_range(batch, META) is None
+    assert normalize.checked(batch, META) is None
     assert np.array_equal(bits(prepare(batch, META, max_images=2)), bits(compiled))
 
 
@@ -93,7 +94,7 @@ def test_warm_up_compiles_every_array_type_a_request_brings():
     before = len(normalize._KERNEL.signatures)
     for offset, writable in ((0, True), (0, False), (1, False), (1, True)):
         assert (
-            normalize.in_range(request_array(np.ones((1, 1, 4, 4)), offset, writable), META)
+            normalize.checked(request_array(np.ones((1, 1, 4, 4)), offset, writable), META)
             is not None
         )
     assert len(normalize._KERNEL.signatures) == before  # nothing compiled on the request path
